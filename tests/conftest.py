@@ -1,0 +1,71 @@
+"""Fixtures: every test gets its own content tree, data folder (SQLite + Whoosh index) and app."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from wijkwijzer import create_app
+from wijkwijzer.config import Settings
+from wijkwijzer.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CONTENT = ROOT / "content"
+
+
+def write_case(content_dir: Path, relative: str, frontmatter: str, body: str = "Tekst van de casus.") -> Path:
+    """Write a case-study file with the given frontmatter (YAML without the dashes) and body."""
+    path = content_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{textwrap.dedent(frontmatter).strip()}\n---\n{textwrap.dedent(body).strip()}\n",
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def content_dir(tmp_path: Path) -> Path:
+    """An empty content tree with the real taxonomy."""
+    folder = tmp_path / "content"
+    folder.mkdir()
+    shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", folder / "_taxonomy.yml")
+    return folder
+
+
+@pytest.fixture
+def sample_content(tmp_path: Path) -> Path:
+    """A copy of the project's sample content (so tests may change it)."""
+    folder = tmp_path / "sample"
+    shutil.copytree(SAMPLE_CONTENT, folder)
+    return folder
+
+
+def make_settings(tmp_path: Path, content: Path) -> Settings:
+    """Settings for a test: its own data folder, no watcher."""
+    return Settings(content_dir=content, experts_dir=tmp_path / "experts", data_dir=tmp_path / "data",
+                    watch_interval=0, secret_key="test", testing=True)
+
+
+@pytest.fixture
+def services(tmp_path: Path, content_dir: Path):
+    """Services over the empty content tree."""
+    svc = Services.build(make_settings(tmp_path, content_dir))
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def sample_app(tmp_path_factory):
+    """One app over the sample content, shared by read-only tests (indexing 40 files once)."""
+    tmp = tmp_path_factory.mktemp("sample-app")
+    app = create_app(make_settings(tmp, SAMPLE_CONTENT))
+    yield app
+    app.extensions["wijkwijzer"].close()
+
+
+@pytest.fixture
+def client(sample_app):
+    """Flask test client on the sample content."""
+    return sample_app.test_client()

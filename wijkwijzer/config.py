@@ -1,0 +1,92 @@
+"""One typed settings object, read from WIJKWIJZER_* environment variables with sensible defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENV_PREFIX = "WIJKWIJZER_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about Wijkwijzer. Build with `Settings.from_env()` or directly in tests."""
+
+    content_dir: Path = Path("content")
+    experts_dir: Path = Path("experts")
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # Seconds between scans of the content folder by the running site; 0 turns watching off.
+    watch_interval: float = 2.0
+    results_per_page: int = 10
+    secret_key: str = field(default="", repr=False)
+    testing: bool = False
+
+    @property
+    def index_dir(self) -> Path:
+        """Folder of the Whoosh full-text index."""
+        return self.data_dir / "index"
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite database file."""
+        return self.data_dir / "wijkwijzer.db"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, base: Path | None = None) -> Settings:
+        """Read settings from `environ` (default: the process environment); relative paths resolve from `base`."""
+        env = os.environ if environ is None else environ
+        base = Path.cwd() if base is None else base
+
+        def path(name: str, default: str) -> Path:
+            value = Path(env.get(ENV_PREFIX + name) or default).expanduser()
+            return value if value.is_absolute() else (base / value)
+
+        def number(name: str, default: float, kind: type) -> float:
+            raw = env.get(ENV_PREFIX + name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: expected a {kind.__name__} number") from None
+            if value < 0:
+                raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: must not be negative")
+            return value
+
+        port = int(number("PORT", 5000, int))
+        if not 1 <= port <= 65535:
+            raise SettingsError(f"{ENV_PREFIX}PORT={port}: expected a port between 1 and 65535")
+        return cls(
+            content_dir=path("CONTENT_DIR", "content"),
+            experts_dir=path("EXPERTS_DIR", "experts"),
+            data_dir=path("DATA_DIR", "data"),
+            host=env.get(ENV_PREFIX + "HOST") or "127.0.0.1",
+            port=port,
+            watch_interval=float(number("WATCH_INTERVAL", 2.0, float)),
+            results_per_page=int(number("RESULTS_PER_PAGE", 10, int)) or 10,
+            secret_key=env.get(ENV_PREFIX + "SECRET_KEY", ""),
+        )
+
+    def with_secret(self) -> Settings:
+        """Return settings with a secret key: the configured one, or one kept in the data folder across restarts."""
+        if self.secret_key:
+            return self
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return replace(self, secret_key=key_file.read_text().strip())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        tmp = key_file.with_suffix(".tmp")
+        tmp.write_text(key)
+        tmp.chmod(0o600)
+        tmp.replace(key_file)
+        return replace(self, secret_key=key)

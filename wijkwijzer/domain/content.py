@@ -1,0 +1,257 @@
+"""Case studies: markdown files with YAML frontmatter, parsed by a pure function into `CaseStudy` objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import frontmatter
+import yaml
+
+from wijkwijzer.domain.problems import Problem
+from wijkwijzer.domain.taxonomy import Taxonomy, normalise
+
+KNOWN_FIELDS = (
+    "title", "summary", "type", "themes", "action_lines", "municipality", "focus_area",
+    "organisations", "date", "evidence", "tags", "contact", "source_url",
+)
+LIST_FIELDS = ("themes", "action_lines", "organisations", "tags")
+TEXT_FIELDS = ("title", "summary", "type", "municipality", "focus_area", "evidence", "contact", "source_url")
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
+SUMMARY_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class CaseStudy:
+    """A validated case study. Vocabulary fields hold taxonomy keys; unknown values were dropped with a warning."""
+
+    slug: str
+    title: str
+    body: str
+    summary: str = ""
+    type: str = ""
+    themes: tuple[str, ...] = ()
+    action_lines: tuple[str, ...] = ()
+    municipality: str = ""
+    focus_area: str = ""
+    organisations: tuple[str, ...] = ()
+    date: dt.date | None = None
+    evidence: str = ""
+    tags: tuple[str, ...] = ()
+    contact: str = ""
+    source_url: str = ""
+    content_hash: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def year(self) -> str:
+        """Publication year as text, for the year facet ("" when undated)."""
+        return str(self.date.year) if self.date else ""
+
+
+@dataclass
+class ParseResult:
+    """What parsing one file gave: the case study (None on errors) and every problem found."""
+
+    case: CaseStudy | None
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no errors (warnings are allowed)."""
+        return self.case is not None
+
+
+def slug_for(relative_path: str) -> str:
+    """The slug of a content file: its path under the content folder, without `.md`, with forward slashes."""
+    return str(PurePosixPath(relative_path).with_suffix(""))
+
+
+def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash: str = "") -> ParseResult:
+    """Parse and validate one case study file. Pure: no I/O; every problem names the file, line and field."""
+    problems: list[Problem] = []
+
+    def problem(fieldname: str, message: str, line: int = 1, severity: str = "error") -> None:
+        problems.append(Problem(relative_path, line, fieldname, message, severity))
+
+    slug = slug_for(relative_path)
+    if not SLUG_PATTERN.match(slug):
+        problem("bestandsnaam", "gebruik alleen kleine letters, cijfers, '-' en '_' in map- en bestandsnamen")
+        return ParseResult(None, problems)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problem("codering", f"het bestand is geen UTF-8 (byte {exc.start}); sla het op als UTF-8", line)
+        return ParseResult(None, problems)
+    text = text.lstrip("\ufeff")
+    try:
+        meta, body = _split(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = (mark.line + 2) if mark else 1  # +1 for 0-based, +1 for the opening '---'
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem("frontmatter", f"de YAML-kop is niet leesbaar: {reason}", line)
+        return ParseResult(None, problems)
+    if not isinstance(meta, dict):
+        problem("frontmatter", "de kop tussen '---' moet velden bevatten (naam: waarde)")
+        return ParseResult(None, problems)
+
+    lines = _field_lines(text)
+    values: dict = {}
+    for key, value in meta.items():
+        key = str(key)
+        line = lines.get(key, 1)
+        if key not in KNOWN_FIELDS:
+            hint = _closest_field(key)
+            problem(key, "onbekend veld, wordt genegeerd" + (f" (bedoelt u '{hint}'?)" if hint else ""), line,
+                    "warning")
+            continue
+        if value is None or value == "" or value == []:
+            continue
+        if key in LIST_FIELDS:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+                problem(key, "verwacht een lijst met tekst, bijvoorbeeld [wonen, duurzaamheid]", line)
+                continue
+            values[key] = [str(v).strip() for v in value if str(v).strip()]
+        elif key == "date":
+            parsed = _parse_date(value)
+            if parsed is None:
+                problem(key, f"verwacht een datum als 2024-05-14, niet {value!r}", line)
+                continue
+            values[key] = parsed
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            values[key] = str(value).strip()
+        else:
+            problem(key, f"verwacht tekst, niet {type(value).__name__}", line)
+
+    if not values.get("title"):
+        problem("title", "verplicht veld ontbreekt: geef de casus een titel", lines.get("title", 1))
+    if problems and any(p.severity == "error" for p in problems):
+        return ParseResult(None, problems)
+
+    def vocab_one(name: str, key: str) -> str:
+        raw_value = values.get(key)
+        if not raw_value:
+            return ""
+        resolved = taxonomy.resolve(name, raw_value)
+        if resolved is None:
+            _unknown(problem, taxonomy, name, key, raw_value, lines.get(key, 1))
+            return ""
+        return resolved
+
+    def vocab_many(name: str, key: str) -> tuple[str, ...]:
+        keys: list[str] = []
+        for raw_value in values.get(key, []):
+            resolved = taxonomy.resolve(name, raw_value)
+            if resolved is None:
+                _unknown(problem, taxonomy, name, key, raw_value, lines.get(key, 1))
+            elif resolved not in keys:
+                keys.append(resolved)
+        return tuple(keys)
+
+    focus = vocab_one("focus_area", "focus_area")
+    municipality = values.get("municipality", "")
+    area_municipality = taxonomy.municipality_of(focus) if focus else None
+    if area_municipality and not municipality:
+        municipality = area_municipality
+    elif area_municipality and normalise(municipality) != normalise(area_municipality):
+        problem("municipality", f"'{municipality}' past niet bij focusgebied {taxonomy.label('focus_area', focus)}"
+                f" (gemeente {area_municipality})", lines.get("municipality", 1), "warning")
+    source_url = values.get("source_url", "")
+    if source_url and not re.match(r"^https?://[^\s]+$", source_url):
+        problem("source_url", "verwacht een webadres dat begint met https://; wordt genegeerd",
+                lines.get("source_url", 1), "warning")
+        source_url = ""
+    body = body.strip()
+    case = CaseStudy(
+        slug=slug,
+        title=values["title"],
+        body=body,
+        summary=values.get("summary") or summarise(body),
+        type=vocab_one("type", "type"),
+        themes=vocab_many("themes", "themes"),
+        action_lines=vocab_many("action_lines", "action_lines"),
+        municipality=municipality,
+        focus_area=focus,
+        organisations=tuple(values.get("organisations", ())),
+        date=values.get("date"),
+        evidence=vocab_one("evidence", "evidence"),
+        tags=tuple(t.lower() for t in values.get("tags", ())),
+        contact=values.get("contact", ""),
+        source_url=source_url,
+        content_hash=content_hash,
+    )
+    return ParseResult(case, problems)
+
+
+def summarise(body: str, length: int = SUMMARY_LENGTH) -> str:
+    """A plain-text summary from the first paragraph of a markdown body, cut at a word boundary."""
+    for block in re.split(r"\n\s*\n", body):
+        block = block.strip()
+        if block and not block.startswith(("#", "|", "```", "<")):
+            plain = re.sub(r"[*_`>\[\]]|\(https?://[^)]*\)", "", block)
+            plain = " ".join(plain.split())
+            if len(plain) <= length:
+                return plain
+            return plain[:length].rsplit(" ", 1)[0] + " …"
+    return ""
+
+
+def read_case(content_dir: Path, path: Path, taxonomy: Taxonomy, content_hash: str = "") -> ParseResult:
+    """Read one file from disk and parse it (the only I/O in this module)."""
+    return parse_case(path.relative_to(content_dir).as_posix(), path.read_bytes(), taxonomy, content_hash)
+
+
+def _split(text: str) -> tuple[object, str]:
+    """Split frontmatter from the body with python-frontmatter; a file without frontmatter has no fields."""
+    if not text.startswith("---"):
+        return {}, text
+    post = frontmatter.loads(text)
+    return post.metadata, post.content
+
+
+def _field_lines(text: str) -> dict[str, int]:
+    """Line number of each top-level key in the frontmatter, so problems point at the right line."""
+    lines: dict[str, int] = {}
+    if not text.startswith("---"):
+        return lines
+    for number, line in enumerate(text.splitlines()[1:], start=2):
+        if line.strip() == "---":
+            break
+        match = re.match(r"^([A-Za-z_][\w-]*)\s*:", line)
+        if match:
+            lines.setdefault(match.group(1), number)
+    return lines
+
+
+def _parse_date(value: object) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _closest_field(name: str) -> str | None:
+    import difflib
+
+    hits = difflib.get_close_matches(name, KNOWN_FIELDS, n=1, cutoff=0.7)
+    return hits[0] if hits else None
+
+
+def _unknown(problem, taxonomy: Taxonomy, name: str, key: str, value: str, line: int) -> None:
+    hint = taxonomy.closest(name, value)
+    allowed = ", ".join(taxonomy.vocabulary(name)) or "(de taxonomie is leeg)"
+    message = f"onbekende waarde '{value}', wordt genegeerd"
+    message += f"; bedoelt u '{hint}'?" if hint else f"; toegestaan: {allowed}"
+    problem(key, message, line, "warning")

@@ -1,0 +1,62 @@
+"""Markdown to safe HTML for pages, and to plain text for the index and snippets."""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+
+import markdown
+import nh3
+
+# Allow-list for editor markdown: structure, tables and links; nothing that runs or loads from elsewhere.
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s", "sub", "sup", "abbr",
+    "blockquote", "code", "pre", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td",
+    "caption", "a", "span", "div",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "th": {"align", "scope", "colspan", "rowspan"},
+    "td": {"align", "colspan", "rowspan"},
+    "h2": {"id"}, "h3": {"id"}, "h4": {"id"}, "h5": {"id"}, "h6": {"id"},
+    "ol": {"start"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+EXTENSIONS = ["tables", "fenced_code", "sane_lists", "toc", "abbr", "def_list"]
+
+
+@lru_cache(maxsize=512)
+def render_markdown(source: str) -> str:
+    """Render editor markdown to HTML, then sanitise it with nh3 (Ammonia) against an allow-list.
+
+    A level-1 heading in the body becomes level 2: the page title is the only h1.
+    """
+    source = re.sub(r"^# ", "## ", source, flags=re.MULTILINE)
+    raw = markdown.markdown(source, extensions=EXTENSIONS, extension_configs={"toc": {"permalink": False}},
+                            output_format="html")
+    return nh3.clean(
+        raw,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_HTML_TAG = re.compile(r"<[^>]+>")
+_MARKS = re.compile(r"(^|\s)[#>*+-]+\s|[*_`~]{1,3}|^\s*\|?[-:| ]{3,}\|?\s*$", re.MULTILINE)
+
+
+def markdown_to_text(source: str) -> str:
+    """Plain text of a markdown body: what a reader sees, without markup, for indexing and snippets."""
+    text = re.sub(r"```.*?```", " ", source, flags=re.DOTALL)
+    text = _LINK.sub(r"\1", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = _MARKS.sub(" ", text)
+    text = text.replace("|", " ")
+    text = html.unescape(text)
+    return re.sub(r"[ \t]+", " ", re.sub(r"\n\s*\n+", "\n\n", text)).strip()

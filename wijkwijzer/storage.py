@@ -1,0 +1,77 @@
+"""The only module that talks SQL (through sqlite-utils): index runs and their problems.
+
+Later features (help requests, matches, assignments, the audit log) add their tables here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import sqlite_utils
+
+from wijkwijzer.domain.problems import Problem
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """SQLite in WAL mode with a busy timeout, one connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's database handle."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+        return db
+
+    def _migrate(self) -> None:
+        if "index_runs" not in self.db.table_names():
+            self.db["index_runs"].create(
+                {"id": int, "started": str, "finished": str, "kind": str, "written": int, "removed": int,
+                 "documents": int, "problems": str},
+                pk="id",
+            )
+
+    def record_index_run(
+        self, *, started: str, kind: str, written: int, removed: int, documents: int, problems: list[Problem]
+    ) -> None:
+        """Remember one indexing run and the problems it found (kept: the latest 200 runs)."""
+        with self.db.conn:
+            self.db["index_runs"].insert(
+                {"started": started, "finished": _now(), "kind": kind, "written": written, "removed": removed,
+                 "documents": documents, "problems": json.dumps([p.to_dict() for p in problems])}
+            )
+            self.db.execute(
+                "DELETE FROM index_runs WHERE id NOT IN (SELECT id FROM index_runs ORDER BY id DESC LIMIT 200)"
+            )
+
+    def last_index_run(self, *, with_changes: bool = False) -> dict | None:
+        """The latest run (or the latest that changed the index), with its problems decoded."""
+        where = "written > 0 OR removed > 0 OR kind = 'full'" if with_changes else None
+        rows = list(self.db["index_runs"].rows_where(where, order_by="id DESC", limit=1))
+        if not rows:
+            return None
+        row = rows[0]
+        row["problems"] = json.loads(row["problems"] or "[]")
+        return row
+
+
+now = _now

@@ -1,0 +1,81 @@
+"""JSON API, version 1: search, one case study, and the index status."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request, url_for
+
+from wijkwijzer.services import UnknownMode
+from wijkwijzer.web.params import BadParameter, search_request, services
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _error(status: int, message: str):
+    response = jsonify({"error": message, "status": status})
+    response.status_code = status
+    return response
+
+
+@bp.get("/search")
+def search():
+    """`GET /api/v1/search?q=&mode=&limit=&page=&sort=&<facet>=`: ranked results with facets and a suggestion."""
+    svc = services()
+    mode = request.args.get("mode", "keyword") or "keyword"
+    try:
+        req = search_request(request.args, svc.settings.results_per_page, strict=True)
+        response = svc.search(req, mode=mode)
+    except (BadParameter, UnknownMode) as exc:
+        return _error(400, str(exc))
+    taxonomy = svc.knowledge.taxonomy
+    return jsonify(
+        {
+            "query": response.request.text,
+            "mode": response.mode,
+            "total": response.total,
+            "page": req.page,
+            "pages": response.pages,
+            "results": [
+                {
+                    "slug": hit.slug,
+                    "title": hit.title,
+                    "summary": hit.summary,
+                    "url": url_for("site.case", slug=hit.slug, _external=True),
+                    "score": hit.score,
+                    "snippet": hit.snippet,
+                    "themes": hit.themes,
+                    "municipality": hit.municipality,
+                    "focus_area": taxonomy.label("focus_area", hit.focus_area) if hit.focus_area else "",
+                    "type": hit.type,
+                    "date": hit.date,
+                }
+                for hit in response.hits
+            ],
+            "facets": {
+                name: [{"value": v.key, "label": v.label, "count": v.count, "selected": v.selected} for v in values]
+                for name, values in response.facets.items()
+            },
+            "suggestion": response.suggestion,
+            "corrected_from": response.corrected_from,
+        }
+    )
+
+
+@bp.get("/cases/<path:slug>")
+def case(slug: str):
+    """`GET /api/v1/cases/<slug>`: one case study with its markdown body and metadata."""
+    found = services().case(slug)
+    if found is None:
+        return _error(404, f"geen casus met slug '{slug[:200]}'")
+    return jsonify(found | {"url": url_for("site.case", slug=slug, _external=True)})
+
+
+@bp.get("/status")
+def status():
+    """`GET /api/v1/status`: documents in the index, time of the last change, and current file errors."""
+    return jsonify(services().status())
+
+
+@bp.route("/<path:anything>")
+def not_found(anything: str):
+    """Unknown API paths answer JSON, not the HTML 404 page."""
+    abort(404)

@@ -1,0 +1,128 @@
+"""Pages for practitioners: home, search results, case studies, browse pages and the Atom feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Flask, abort, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from wijkwijzer.domain.content import SLUG_PATTERN
+from wijkwijzer.domain.taxonomy import FACETS
+from wijkwijzer.markup import render_markdown
+from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.web.params import search_request, services
+
+bp = Blueprint("site", __name__)
+
+BROWSE = {  # url segment -> (facet, Dutch heading)
+    "thema": ("themes", "Thema"),
+    "actielijn": ("action_lines", "Actielijn"),
+    "focusgebied": ("focus_area", "Focusgebied"),
+}
+MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+          "november", "december"]
+
+
+@bp.get("/")
+def home():
+    """Search box, the taxonomy to browse, and the newest case studies."""
+    svc = services()
+    everything = svc.search(SearchRequest(per_page=1))
+    return render_template(
+        "home.html", newest=svc.newest(6), facets=everything.facets, taxonomy=svc.knowledge.taxonomy,
+        total=everything.total,
+    )
+
+
+@bp.get("/zoeken")
+def search():
+    """Results with facets as filters; every state is in the URL, so it can be shared."""
+    svc = services()
+    req = search_request(request.args, svc.settings.results_per_page, strict=False)
+    response = svc.search(req)
+    return render_template("search.html", response=response, req=req, taxonomy=svc.knowledge.taxonomy)
+
+
+@bp.get("/casus/<path:slug>")
+def case(slug: str):
+    """One case study, rendered from sanitised markdown, with related case studies."""
+    if not SLUG_PATTERN.match(slug):
+        abort(404)
+    svc = services()
+    found = svc.case(slug)
+    if found is None:
+        abort(404)
+    return render_template(
+        "case.html", case=found, body=render_markdown(found["body"]), related=svc.related(slug),
+        taxonomy=svc.knowledge.taxonomy,
+    )
+
+
+@bp.get("/<any(thema, actielijn, focusgebied):kind>/<key>")
+def browse(kind: str, key: str):
+    """All case studies of one theme, action line or focus area, newest first."""
+    svc = services()
+    facet, heading = BROWSE[kind]
+    taxonomy = svc.knowledge.taxonomy
+    if key not in taxonomy.vocabulary(facet):
+        abort(404)
+    args = MultiDict(request.args)
+    args.setlist(facet, [key])
+    req = search_request(args, svc.settings.results_per_page, strict=False)
+    response = svc.search(req)
+    return render_template(
+        "browse.html", response=response, req=req, taxonomy=taxonomy, heading=heading,
+        label=taxonomy.label(facet, key), facet=facet, key=key,
+        area=taxonomy.focus_areas.get(key) if facet == "focus_area" else None,
+    )
+
+
+@bp.get("/feed.atom")
+def feed():
+    """Atom feed of the 20 newest case studies."""
+    svc = services()
+    entries = svc.search(SearchRequest(sort="date", per_page=20)).hits
+    updated = max((h.date for h in entries if h.date), default=dt.date.today().isoformat())
+    body = render_template("feed.xml", entries=entries, updated=updated)
+    return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
+
+
+def filter_url(endpoint_args: dict, req: SearchRequest, facet: str | None = None, value: str | None = None,
+               **changes) -> str:
+    """URL of the current search with one facet value toggled (or other parameters changed); page resets."""
+    filters = {name: list(values) for name, values in req.filters.items()}
+    if facet and value is not None:
+        values = filters.setdefault(facet, [])
+        if value in values:
+            values.remove(value)
+        else:
+            values.append(value)
+    params: dict = {"q": req.text or None, "sort": req.sort if req.sort != "relevance" else None}
+    params.update({name: values for name, values in filters.items() if values})
+    params.update(changes)
+    params = {k: v for k, v in params.items() if v not in (None, "", [])}
+    endpoint = endpoint_args.pop("endpoint", "site.search")
+    for fixed in endpoint_args:
+        params.pop(fixed, None)
+    if endpoint == "site.browse":
+        params.pop(BROWSE[endpoint_args["kind"]][0], None)
+    return url_for(endpoint, **endpoint_args, **params)
+
+
+def dutch_date(value: str | None) -> str:
+    """'2024-05-14' -> '14 mei 2024'."""
+    if not value:
+        return ""
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return value
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters and globals the templates use."""
+    app.add_template_filter(dutch_date, "dutch_date")
+    app.add_template_global(filter_url, "filter_url")
+    app.add_template_global(FACETS, "FACETS")
