@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     time; the index, the database and (later) the model live on `app.extensions["wijkwijzer"]`.
     """
     settings = (settings or Settings.from_env()).with_secret()
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     if sync:
         try:
             services.sync()
-        except Exception:  # noqa: BLE001 - serve what the index already holds rather than not start at all
+        except Exception:
             logging.getLogger(__name__).exception("eerste synchronisatie van de inhoud mislukt")
     if watch if watch is not None else not settings.testing:
         services.start_watching()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
+from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import SearchRequest, SearchResponse
 from wijkwijzer.storage import Store
@@ -98,12 +99,13 @@ class Services:
             return
 
         def loop() -> None:
+            dutch_lexicon()  # load the compound word list now, not on the first edit an editor makes
             while not self._stop.wait(self.settings.watch_interval):
                 try:
                     report = self.knowledge.sync()
                     if report.written or report.removed:
                         log.info("index bijgewerkt: %d gewijzigd, %d verwijderd", report.written, report.removed)
-                except Exception:  # noqa: BLE001 - the watcher must survive any single failed scan
+                except Exception:
                     log.exception("synchroniseren van de inhoud mislukt; volgende poging over %ss",
                                   self.settings.watch_interval)
 

@@ -66,7 +66,7 @@ class ParseResult:
 
 def slug_for(relative_path: str) -> str:
     """The slug of a content file: its path under the content folder, without `.md`, with forward slashes."""
-    return str(PurePosixPath(relative_path).with_suffix(""))
+    return relative_path[:-3] if relative_path.endswith(".md") else str(PurePosixPath(relative_path).with_suffix(""))
 
 
 def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash: str = "") -> ParseResult:

@@ -16,14 +16,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 
-from whoosh.analysis import (
-    CharsetFilter,
-    Filter,
-    LowercaseFilter,
-    RegexTokenizer,
-    StemFilter,
-    StopFilter,
-)
+from whoosh.analysis import Filter, RegexTokenizer
 from whoosh.analysis.acore import Token
 from whoosh.lang import stemmer_for_language, stopwords_for_language
 from whoosh.support.charset import accent_map
@@ -122,38 +115,49 @@ def compound_runs(word: str) -> list[tuple[int, int]]:
     return runs
 
 
-class DecompoundFilter(Filter):
-    """At index time, follow each compound with its part runs at the same position; queries pass unchanged."""
+_stem = stemmer_for_language("nl")
+
+
+@lru_cache(maxsize=500_000)
+def analyse_word(raw: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | None:
+    """One word as the index sees it: its stem and its compound runs (stem, start, end), or None (stop word).
+
+    Cached per distinct spelling: the same few thousand words make up most of any text, so the index spends
+    its time on postings instead of on lowercasing, folding and stemming the same words again.
+    """
+    word = fold(raw)
+    if len(word) < 2 or word in DUTCH_STOPWORDS:
+        return None
+    runs = tuple((_stem(word[a:b]), a, b) for a, b in compound_runs(word))
+    return _stem(word), runs
+
+
+class DutchFilter(Filter):
+    """Lowercase, fold accents, drop stop words and stem; at index time also add compound runs at the token's
+    position. Queries are not split (see the module docstring)."""
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         for t in tokens:
-            # Downstream filters change the shared token in place (stemming): keep our own copy of the word.
-            word, start_char = t.text, getattr(t, "startchar", None)
-            yield t
-            if t.mode != "index" or t.stopped:
+            analysed = analyse_word(t.text)
+            if analysed is None:
+                if t.removestops:
+                    continue
+                t.stopped = True
+                yield t
                 continue
-            for start, end in compound_runs(word):
-                t.text = word[start:end]
+            stem, runs = analysed
+            start_char = getattr(t, "startchar", None)
+            t.text = stem
+            yield t
+            if t.mode != "index":
+                continue
+            for text, start, end in runs:
+                t.text = text
                 if start_char is not None:
                     t.startchar, t.endchar = start_char + start, start_char + end
                 yield t
 
 
-def dutch_analyzer(decompound: bool = True, stem: bool = True):
-    """Build the analyser for Dutch text fields.
-
-    Tokenise, lowercase, fold accents, drop Dutch stop words, optionally add compound parts (index time
-    only), and stem with Snowball Dutch.
-    """
-    chain = RegexTokenizer(TOKEN_PATTERN) | LowercaseFilter() | CharsetFilter(accent_map)
-    chain = chain | StopFilter(stoplist=DUTCH_STOPWORDS, minsize=2)
-    if decompound:
-        chain = chain | DecompoundFilter()
-    if stem:
-        chain = chain | StemFilter(stemfn=stemmer_for_language("nl"), cachesize=100_000)
-    return chain
-
-
-def spelling_analyzer():
-    """Analyser for the spelling field: whole words, folded, no stemming, so suggestions are real words."""
-    return RegexTokenizer(r"[^\W\d_]{3,}") | LowercaseFilter() | CharsetFilter(accent_map)
+def dutch_analyzer():
+    """The analyser for Dutch text fields: tokenise, then DutchFilter."""
+    return RegexTokenizer(TOKEN_PATTERN) | DutchFilter()

@@ -1,0 +1,183 @@
+"""Search benchmark: full index time, one-file update latency, query latency (service and HTTP), peak memory.
+
+Generates N synthetic Dutch case studies from the sentences of the sample content, with random metadata.
+Run through `scripts/bench_search [--docs 1000 10000] [--queries 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import resource
+import statistics
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import yaml
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from wijkwijzer import create_app
+from wijkwijzer.config import Settings
+from wijkwijzer.domain.taxonomy import load_taxonomy
+from wijkwijzer.search.analysis import dutch_lexicon
+from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "content"
+
+
+def corpus_sentences() -> tuple[list[str], list[str]]:
+    """Sentences and title words from the sample content."""
+    sentences, titles = [], []
+    for path in SAMPLE.rglob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        _, head, body = text.split("---", 2)
+        titles.append(yaml.safe_load(head)["title"])
+        for block in body.split("\n\n"):
+            block = block.strip()
+            if block and not block.startswith(("#", "|", "-", "*", "1.")):
+                sentences.extend(s.strip() for s in re.split(r"(?<=[.!?])\s+", block) if len(s.split()) > 4)
+    return sentences, titles
+
+
+def generate(folder: Path, n: int, seed: int = 7) -> None:
+    """Write n synthetic case studies of 300-900 words into folder."""
+    rng = random.Random(seed)
+    sentences, titles = corpus_sentences()
+    taxonomy, _ = load_taxonomy(SAMPLE)
+    (folder / "_taxonomy.yml").write_text((SAMPLE / "_taxonomy.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    areas = list(taxonomy.focus_areas.values())
+    for i in range(n):
+        area = rng.choice(areas)
+        words = rng.randint(300, 900)
+        paragraphs, count = [], 0
+        while count < words:
+            para = " ".join(rng.choice(sentences) for _ in range(rng.randint(3, 6)))
+            paragraphs.append(para)
+            count += len(para.split())
+        body = "\n\n".join(f"## {rng.choice(['Aanleiding', 'Aanpak', 'Resultaten', 'Lessen'])}\n\n{p}"
+                           if j % 3 == 0 else p for j, p in enumerate(paragraphs))
+        meta = {
+            "title": f"{rng.choice(titles)} ({i})",
+            "type": rng.choice(list(taxonomy.types)),
+            "themes": rng.sample(list(taxonomy.themes), rng.randint(1, 3)),
+            "action_lines": rng.sample(list(taxonomy.action_lines), 1),
+            "focus_area": area.name,
+            "municipality": area.municipality,
+            "date": f"20{rng.randint(22, 26)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "evidence": rng.choice(list(taxonomy.evidence)),
+            "tags": rng.sample(["schulden", "wonen", "jongeren", "school", "veiligheid", "gezondheid", "werk"], 3),
+        }
+        target = folder / area.key / f"synthetisch-{i:05d}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---\n" + body + "\n",
+                          encoding="utf-8")
+
+
+def queries(n: int, seed: int = 11) -> list[str]:
+    """n distinct realistic queries: 1-4 content words, some with typos."""
+    rng = random.Random(seed)
+    sentences, titles = corpus_sentences()
+    vocab = sorted({w.lower() for s in sentences + titles for w in re.findall(r"[A-Za-zÀ-ÿ]{5,}", s)})
+    out: set[str] = set()
+    while len(out) < n:
+        words = rng.sample(vocab, rng.randint(1, 4))
+        if rng.random() < 0.1:
+            w = words[0]
+            k = rng.randrange(1, len(w) - 1)
+            words[0] = w[:k] + w[k + 1:]
+        out.add(" ".join(words))
+    return sorted(out)
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log lines between the figures."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return f"p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  max {ms[-1]:6.1f} ms"
+
+
+def bench(n: int, n_queries: int) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"ww-bench-{n}-") as tmp:
+        tmp_path = Path(tmp)
+        content, data = tmp_path / "content", tmp_path / "data"
+        content.mkdir()
+        t0 = time.perf_counter()
+        generate(content, n)
+        print(f"\n== {n} documents (generated in {time.perf_counter() - t0:.1f} s)")
+        settings = Settings(content_dir=content, data_dir=data, watch_interval=0, secret_key="bench")
+        svc = Services.build(settings)
+
+        t0 = time.perf_counter()
+        report = svc.sync(full=True)
+        print(f"full index:            {time.perf_counter() - t0:7.2f} s  ({report.documents} docs, "
+              f"{svc.knowledge.procs} processes)")
+
+        dutch_lexicon()  # a running site loaded it during its first sync; the full index did so in subprocesses
+        target = next(content.rglob("synthetisch-00000.md"))
+        marker = "zonnebloemveldwerkplaats"
+        t0 = time.perf_counter()
+        target.write_text(target.read_text(encoding="utf-8") + f"\nNieuw: {marker}.\n", encoding="utf-8")
+        svc.sync()
+        assert svc.search(SearchRequest(text=marker)).total == 1
+        print(f"one-file update:       {time.perf_counter() - t0:7.3f} s  (edit -> searchable)")
+
+        qs = queries(n_queries)
+        service_times = []
+        for q in qs:
+            t0 = time.perf_counter()
+            svc.index.search(SearchRequest(text=q))  # uncached: the service cache is bypassed on purpose
+            service_times.append(time.perf_counter() - t0)
+        print(f"keyword, service:      {percentiles(service_times)}  (uncached, {len(qs)} queries)")
+        svc.close()
+
+        app = create_app(settings, watch=False)
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        http_times = []
+        for q in qs:
+            url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q})
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as response:
+                response.read()
+            http_times.append(time.perf_counter() - t0)
+        print(f"keyword, HTTP API:     {percentiles(http_times)}  (first request per query, snippets on)")
+        http_times = []
+        for q in qs:
+            url = f"{base}/zoeken?" + urllib.parse.urlencode({"q": q})
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as response:
+                response.read()
+            http_times.append(time.perf_counter() - t0)
+        print(f"keyword, HTTP page:    {percentiles(http_times)}  (same queries again: result cache warm)")
+        server.shutdown()
+        app.extensions["wijkwijzer"].close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (RSS):     {peak:7.0f} MiB  (this process, so far)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    for n in args.docs:
+        bench(n, args.queries)
+
+
+if __name__ == "__main__":
+    main()
