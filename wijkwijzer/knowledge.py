@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,32 +118,42 @@ class KnowledgeBase:
             current: dict[str, _Seen] = {}
             on_disk: dict[str, _Seen] = {}
             problems = list(self._taxonomy_problems)
+            changed: list[tuple[str, str, _Seen]] = []
             for relative, (path, signature) in files.items():
                 seen = self._read(relative, path, signature)
                 slug = slug_for(relative)
-                if full or indexed.get(slug) != seen.content_hash:
-                    self._parse(relative, seen)
                 current[relative] = on_disk[slug] = seen
-                problems.extend(seen.problems if seen.parsed else remembered.get(relative, []))
+                if full or indexed.get(slug) != seen.content_hash:
+                    changed.append((relative, slug, seen))
             self._seen = current
-            upserts = [
-                s.case for slug, s in on_disk.items()
-                if s.case is not None and (full or indexed.get(slug) != s.content_hash)
-            ]
             # A file that is gone leaves the index; a file with errors keeps its last good version.
             deletions = [slug for slug in indexed if slug not in on_disk]
-            report = SyncReport(problems=problems)
-            if full:
-                keep_broken = [slug for slug, s in on_disk.items() if s.case is None and slug in indexed]
-                upserts += [self._stored_case(slug) for slug in keep_broken]
-                upserts = [c for c in upserts if c is not None]
-            if upserts or deletions or (full and indexed):
+
+            def upserts() -> Iterator[CaseStudy]:
+                for relative, slug, seen in changed:
+                    self._parse(relative, seen)
+                    if seen.case is not None:
+                        yield seen.case
+                    elif full and slug in indexed and (kept := self._stored_case(slug)) is not None:
+                        yield kept
+
+            if len(changed) <= 200:  # parse first: a sync that only finds broken files must not commit
+                for relative, _, seen in changed:
+                    self._parse(relative, seen)
+                changed = [c for c in changed if c[2].case is not None or (full and c[1] in indexed)]
+            report = SyncReport()
+            if changed or deletions or (full and indexed):
                 if on_total:
-                    on_total(len(upserts))
-                procs = self.procs if len(upserts) > 200 else 1
-                report.written = self.index.write(upserts, [] if full else deletions, full=full, procs=procs,
+                    on_total(len(changed))
+                # Large batches parse lazily, overlapping with the index's worker processes.
+                procs = self.procs if len(changed) > 200 else 1
+                report.written = self.index.write(upserts(), [] if full else deletions, full=full, procs=procs,
                                                   progress=progress)
                 report.removed = len(deletions)
+            problems = list(self._taxonomy_problems)
+            for relative, seen in current.items():
+                problems.extend(seen.problems if seen.parsed else remembered.get(relative, []))
+            report.problems = problems
             report.documents = self.index.count()
             if report.written or report.removed or full or self._problems_changed(problems):
                 self.store.record_index_run(

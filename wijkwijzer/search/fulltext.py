@@ -25,7 +25,7 @@ from wijkwijzer.domain.taxonomy import FACETS, Taxonomy, normalise
 from wijkwijzer.markup import markdown_to_text
 from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word, dutch_analyzer, dutch_lexicon, fold
 from wijkwijzer.search.models import MAX_QUERY_CHARS, FacetValue, Hit, SearchRequest, SearchResponse
-from wijkwijzer.search.ranking import FACET_SEPARATOR, Snapshot, simple_terms
+from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
 from wijkwijzer.search.snippets import snippet as make_snippet
 
 # Bump when the analysis or schema changes: every document's stored hash then differs and is re-indexed.
@@ -96,6 +96,7 @@ class FulltextIndex:
         self._searcher = None
         self._snapshot: Snapshot | None = None
         self._segments: dict = {}  # segment id -> ranking.SegmentData
+        self._postings = PostingsCache()
 
     # -- opening -------------------------------------------------------------------------------------------
     def open(self) -> index.Index:
@@ -231,8 +232,11 @@ class FulltextIndex:
         """Which documents match, and their scores when the fast path could compute them."""
         if not text:
             return _Match(snap.live.copy(), np.zeros(snap.size, dtype=np.float32), frozenset(), None)
-        query = self._parse(text)
-        groups = simple_terms(query)
+        groups = _plain_groups(text)
+        query = None
+        if groups is None:
+            query = self._parse(text)
+            groups = simple_terms(query)
         if groups is not None:
             scores, matched = snap.score(groups)
             body = frozenset(t for group in groups for f, t in group if f == "body")
@@ -323,7 +327,7 @@ class FulltextIndex:
             searcher = self.searcher()
             gen = self.generation()
             if self._snapshot is None or self._snapshot.generation != gen:
-                self._snapshot = Snapshot(searcher, gen, SEARCH_FIELDS, self._segments)
+                self._snapshot = Snapshot(searcher, gen, SEARCH_FIELDS, self._segments, self._postings)
             return self._snapshot
 
 
@@ -333,6 +337,25 @@ class _Match:
     scores: np.ndarray | None  # None: rank with Whoosh's matchers (phrases, AND/NOT, wildcards)
     body_terms: frozenset[str]
     query: Query | None
+
+
+_SYNTAX = re.compile(r"[\"'()*?~^:+\-\[\]{}]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+
+
+def _plain_groups(text: str) -> list[list[tuple[str, str]]] | None:
+    """Query words as OR-groups over the searched fields, without Whoosh's parser, for text without syntax.
+
+    The parser costs milliseconds per query and yields the same terms for plain words; quotes, operators,
+    wildcards and the like still go through it.
+    """
+    if _SYNTAX.search(text):
+        return None
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for word in re.findall(TOKEN_PATTERN, text)[:MAX_QUERY_WORDS]:
+        analysed = analyse_word(word)
+        if analysed is not None and analysed[0] not in groups:
+            groups[analysed[0]] = [(field, analysed[0]) for field in SEARCH_FIELDS]
+    return list(groups.values())
 
 
 def _facet_counts(

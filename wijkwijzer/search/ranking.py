@@ -82,9 +82,12 @@ class Snapshot:
     """Everything ranking needs of one index generation; built once per generation from cached segment data."""
 
     def __init__(self, searcher, generation: int, scored_fields: tuple[str, ...],
-                 segment_cache: dict[str, SegmentData] | None = None) -> None:
+                 segment_cache: dict[str, SegmentData] | None = None,
+                 postings_cache: PostingsCache | None = None) -> None:
         self.generation = generation
         self.searcher = searcher
+        self.postings = postings_cache if postings_cache is not None else PostingsCache()
+        self._leaves: list[tuple[object, int, str]] = []
         reader = searcher.reader()
         cache = segment_cache if segment_cache is not None else {}
         leaves = reader.leaf_readers()
@@ -98,6 +101,7 @@ class Snapshot:
             if key not in cache:
                 cache[key] = _segment_data(segment, scored_fields)
             parts.append((cache[key], offset, segment))
+            self._leaves.append((segment, offset, key))
         for key in set(cache) - seen:  # merged away
             del cache[key]
         self.size = reader.doc_count_all()
@@ -121,9 +125,8 @@ class Snapshot:
         }
         self.facets = {name: _merge_columns([p[0].facets[name] for p in parts], self.size) for name in FACET_ORDER}
         self.doc_count = int(self.live.sum())
-        self.avg_length = {
-            f: float(lengths[self.live].mean()) if self.doc_count else 1.0 for f, lengths in self.lengths.items()
-        }
+        # As Whoosh does: exact total field length over live documents (the per-document lengths are lossy bytes).
+        self.avg_length = {f: (searcher.avg_field_length(f) or 1.0) for f in scored_fields}
         self._terms: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -135,7 +138,7 @@ class Snapshot:
             if key in self._terms:
                 self._terms.move_to_end(key)
                 return self._terms[key]
-        ids, weights = _postings(self.searcher.reader(), field, text)
+        ids, weights = self._postings(field, text)
         keep = self.live[ids] if len(ids) else np.zeros(0, dtype=bool)
         ids, weights = ids[keep], weights[keep]
         df = len(ids)
@@ -148,6 +151,18 @@ class Snapshot:
             while len(self._terms) > 5000:
                 self._terms.popitem(last=False)
         return ids, scores
+
+    def _postings(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's postings over all segments (segment arrays are cached across generations)."""
+        all_ids, all_weights = [], []
+        for segment, offset, key in self._leaves:
+            ids, weights = self.postings.get(key, segment, field, text)
+            if len(ids):
+                all_ids.append(ids + offset)
+                all_weights.append(weights)
+        if not all_ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.concatenate(all_ids), np.concatenate(all_weights)
 
     def score(self, groups: list[list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
         """Scores of all documents for OR-groups of (field, text) terms, and the mask of matched documents.
@@ -224,31 +239,51 @@ def _merge_columns(columns: list[FacetColumn], size: int) -> FacetColumn:
     return FacetColumn(keys, matrix)
 
 
-def _postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """All (docnum, weight) postings of a term over every segment, read block by block."""
-    all_ids: list[np.ndarray] = []
-    all_weights: list[np.ndarray] = []
-    for segment, offset in reader.leaf_readers():
-        if (field, text) not in segment:
-            continue
-        matcher = segment.postings(field, text)
-        ids: list[int] = []
-        weights: list[float] = []
-        if hasattr(matcher, "_read_ids") and hasattr(matcher, "_next_block"):
-            # whoosh3 block matcher (pinned whoosh-reloaded 2.7.5): whole blocks at a time.
-            while matcher.is_active():
-                matcher._read_ids()
-                matcher._read_weights()
-                ids.extend(matcher._ids)
-                weights.extend(matcher._weights)
-                matcher._next_block()
-        else:
-            while matcher.is_active():
-                ids.append(matcher.id())
-                weights.append(matcher.weight())
-                matcher.next()
-        all_ids.append(np.asarray(ids, dtype=np.int64) + offset)
-        all_weights.append(np.asarray(weights, dtype=np.float32))
-    if not all_ids:
+class PostingsCache:
+    """(segment, field, term) -> (docnums, weights). Segments never change once written, so entries stay valid
+    across index generations; an edit only adds a small segment whose postings are read on demand."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._entries: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, segment_key: str, segment, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The postings of a term in one segment, read once."""
+        key = (segment_key, field, text)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = _segment_postings(segment, field, text)
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+
+def _segment_postings(segment, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """All (docnum, weight) postings of a term in one segment, read block by block."""
+    if (field, text) not in segment:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    return np.concatenate(all_ids), np.concatenate(all_weights)
+    matcher = segment.postings(field, text)
+    # Segments with deletions wrap their postings in a filter; we apply the live mask ourselves.
+    while not hasattr(matcher, "_read_ids") and hasattr(matcher, "child"):
+        matcher = matcher.child
+    ids: list[int] = []
+    weights: list[float] = []
+    if hasattr(matcher, "_read_ids") and hasattr(matcher, "_next_block"):
+        # whoosh3 block matcher (pinned whoosh-reloaded 2.7.5): whole blocks at a time.
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_weights()
+            ids.extend(matcher._ids)
+            weights.extend(matcher._weights)
+            matcher._next_block()
+    else:
+        while matcher.is_active():
+            ids.append(matcher.id())
+            weights.append(matcher.weight())
+            matcher.next()
+    return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32)

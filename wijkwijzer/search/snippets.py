@@ -12,26 +12,31 @@ import itertools
 import re
 from functools import lru_cache
 
-from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word, fold
+from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word
 
 _WORD = re.compile(TOKEN_PATTERN)
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n+")
 
 
+# Accented letters a prefix may meet in lowercased text (the index folds them, the text keeps them).
+_ACCENTS = {"a": "aáàäâ", "e": "eéèëê", "i": "iíìïî", "o": "oóòöô", "u": "uúùüû", "c": "cç", "n": "nñ"}
+
+
 @lru_cache(maxsize=1024)
 def _prefix_pattern(terms: frozenset[str]) -> re.Pattern:
-    """A regex for the start of every query stem: finds candidate words without analysing every word."""
+    """A regex for the start of every query stem, accent-tolerant, for lowercased text."""
     prefixes = sorted({t[: max(3, len(t) - 2)] for t in terms}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(p) for p in prefixes))
+    alternatives = ["".join(f"[{_ACCENTS[c]}]" if c in _ACCENTS else re.escape(c) for c in p) for p in prefixes]
+    return re.compile("|".join(alternatives))
 
 
 def _matches(text: str, terms: frozenset[str]) -> list[tuple[int, int, str]]:
     """(start, end, stem) of every word, or compound part, of `text` whose stem is a query term."""
-    folded = fold(text)
-    if len(folded) != len(text):  # folding changed offsets (rare ligatures): check every word
+    lowered = text.lower()
+    if len(lowered) != len(text):  # lowercasing changed offsets (rare letters): check every word
         candidates = (m.start() for m in _WORD.finditer(text))
     else:
-        candidates = (m.start() for m in _prefix_pattern(terms).finditer(folded))
+        candidates = (m.start() for m in _prefix_pattern(terms).finditer(lowered))
     found, seen = [], set()
     for position in candidates:
         match = _word_at(text, position)
