@@ -69,3 +69,11 @@ def sample_app(tmp_path_factory):
 def client(sample_app):
     """Flask test client on the sample content."""
     return sample_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def built_model(tmp_path_factory):
+    """The real embedding model, built once per test session from the installed packages (about 30 s)."""
+    from wijkwijzer.search.model_build import build_e5_small
+
+    return build_e5_small(tmp_path_factory.mktemp("models") / "multilingual-e5-small")

