@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
             logging.getLogger(__name__).exception("eerste synchronisatie van de inhoud mislukt")
     if watch if watch is not None else not settings.testing:
         services.start_watching()
+        services.start_semantic()
 
     from wijkwijzer.web import api, errors, site
 

@@ -83,8 +83,8 @@ def check(strict: bool) -> None:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="Number of results.")
-@click.option("--mode", default="keyword", show_default=True, help="Search mode.")
-def search(query: str, as_json: bool, limit: int, mode: str) -> None:
+@click.option("--mode", default=None, help="keyword, semantic or hybrid (default: hybrid when the model is installed).")
+def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
     """Search the knowledge base from the terminal (indexes changed files first).
 
     Example: wijkwijzer search "vroegsignalering schulden" --json
@@ -93,6 +93,8 @@ def search(query: str, as_json: bool, limit: int, mode: str) -> None:
 
     services = Services.build(_settings())
     services.sync()
+    if mode != "keyword":
+        services.refresh_semantic()  # vectors come from the cache; only new passages are embedded
     try:
         response = services.search(SearchRequest(text=query, per_page=limit), mode=mode)
     except UnknownMode as exc:

@@ -16,10 +16,13 @@ from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import SearchRequest, SearchResponse
+from wijkwijzer.search.semantic import Embedder, SemanticIndex, SentenceTransformerEmbedder
 from wijkwijzer.storage import Store
 
 log = logging.getLogger(__name__)
-MODES = ("keyword",)
+MODES = ("keyword", "semantic", "hybrid")
+# Share of the semantic side in hybrid ranking; chosen on the dev set (scripts/eval_search).
+HYBRID_RATIO = 0.5
 
 
 class UnknownMode(ValueError):
@@ -34,31 +37,53 @@ class Services:
     store: Store
     index: FulltextIndex
     knowledge: KnowledgeBase
+    semantic: SemanticIndex
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
+    _semantic_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
-        """Create the data folder, open the database and the index."""
+    def build(cls, settings: Settings, embedder: Embedder | None = None) -> Services:
+        """Create the data folder, open the database and the index; configure (not load) the embedding model."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database_path)
         index = FulltextIndex(settings.index_dir)
         knowledge = KnowledgeBase(settings.content_dir, index, store, procs=max(1, min(4, os.cpu_count() or 1)))
-        return cls(settings=settings, store=store, index=index, knowledge=knowledge)
+        reason = None
+        if embedder is None:
+            embedder, reason = make_embedder(settings)
+        semantic = SemanticIndex(store, embedder, reason)
+        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic)
 
     # -- search --------------------------------------------------------------------------------------------
-    def search(self, request: SearchRequest, mode: str = "keyword") -> SearchResponse:
-        """Run a search; answers are cached per index generation (the cache empties when the index changes)."""
+    def default_mode(self) -> str:
+        """Hybrid once the semantic index is ready, keyword before that."""
+        return "hybrid" if self.semantic.ready else "keyword"
+
+    def search(self, request: SearchRequest, mode: str | None = None) -> SearchResponse:
+        """Run a search; answers are cached per index generation (the cache empties when the index changes).
+
+        Semantic and hybrid fall back to keyword while the semantic index is not ready; the answer's `mode`
+        says what ran.
+        """
+        mode = mode or self.default_mode()
         if mode not in MODES:
             raise UnknownMode(f"onbekende zoekmodus '{mode}'; kies uit: {', '.join(MODES)}")
-        key = (self.index.generation(), mode, request.cache_key())
+        semantic_ready = self.semantic.ready
+        key = (self.index.generation(), mode, semantic_ready, request.cache_key())
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        response = self.index.search(request)
+        hits = None
+        if mode != "keyword" and semantic_ready and request.text.strip():
+            try:
+                hits = self.semantic.search(request.text, limit=100 if mode == "hybrid" else 50)
+            except Exception:
+                log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
+        response = self.index.search(request, semantic=hits, ratio=HYBRID_RATIO, mode=mode if hits else "keyword")
         with self._cache_lock:
             self._cache[key] = response
             while len(self._cache) > 512:
@@ -70,7 +95,11 @@ class Services:
         return self.index.get(slug)
 
     def related(self, slug: str, limit: int = 5) -> list[dict]:
-        """Similar case studies for a case page."""
+        """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
+        if self.semantic.ready:
+            similar = [self.index.get(other) for other, _ in self.semantic.similar(slug, limit)]
+            if similar:
+                return [case for case in similar if case]
         return self.index.more_like(slug, limit)
 
     def newest(self, limit: int = 6) -> list[dict]:
@@ -86,12 +115,35 @@ class Services:
             "last_indexed": changed["finished"] if changed else None,
             "errors": [p for p in (run["problems"] if run else []) if p["severity"] == "error"],
             "warnings": len([p for p in (run["problems"] if run else []) if p["severity"] == "warning"]),
+            "semantic": self.semantic.status().to_dict(),
         }
 
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
         """Bring the index in line with the content folder."""
         return self.knowledge.sync(**kwargs)
+
+    def refresh_semantic(self) -> None:
+        """Bring the semantic index to the full-text index's generation (embeds new passages; slow)."""
+        if self.semantic.enabled:
+            self.semantic.update(self.index.generation(), self.index.all_cases())
+
+    def start_semantic(self) -> None:
+        """Keep the semantic index current in a daemon thread, so the site starts without waiting for the model."""
+        if not self.semantic.enabled or self._semantic_thread is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                try:
+                    self.refresh_semantic()
+                except Exception:
+                    log.exception("semantische index bijwerken mislukt")
+                if self._stop.wait(max(self.settings.watch_interval, 1.0)):
+                    return
+
+        self._semantic_thread = threading.Thread(target=loop, name="wijkwijzer-semantic", daemon=True)
+        self._semantic_thread.start()
 
     def start_watching(self) -> None:
         """Re-sync the content folder every `watch_interval` seconds in a daemon thread."""
@@ -118,3 +170,15 @@ class Services:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         self.index.close()
+
+
+def make_embedder(settings: Settings) -> tuple[Embedder | None, str | None]:
+    """The configured embedding model (not yet loaded), or None and the reason semantic search is off."""
+    from wijkwijzer.search.model_build import MODEL_ID
+
+    if settings.embedding_model:
+        return SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_model, settings.device), None
+    folder = settings.default_model_dir
+    if not (folder / "model.safetensors").is_file():
+        return None, "het taalmodel is niet geïnstalleerd (voer 'wijkwijzer model install' uit)"
+    return SentenceTransformerEmbedder(str(folder), MODEL_ID, settings.device), None

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import sqlite_utils
 
 from wijkwijzer.domain.problems import Problem
@@ -43,11 +44,41 @@ class Store:
         return db
 
     def _migrate(self) -> None:
+        if "embeddings" not in self.db.table_names():
+            self.db["embeddings"].create({"model": str, "hash": str, "dim": int, "vector": bytes},
+                                         pk=("model", "hash"))
         if "index_runs" not in self.db.table_names():
             self.db["index_runs"].create(
                 {"id": int, "started": str, "finished": str, "kind": str, "written": int, "removed": int,
                  "documents": int, "problems": str},
                 pk="id",
+            )
+
+    def vectors(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of a model for the given passage hashes (absent ones are left out).
+
+        A row that does not decode (a corrupt cache) is left out, so it is embedded again.
+        """
+        found: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT hash, dim, vector FROM embeddings WHERE model = ? AND hash IN ({marks})", [model, *chunk]
+            ).fetchall()
+            for digest, dim, blob in rows:
+                if blob is not None and len(blob) == 4 * dim:
+                    found[digest] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors of a model, keyed by passage hash (one transaction)."""
+        with self.db.conn:
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)",
+                [(model, digest, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
+                 for digest, v in vectors.items()],
             )
 
     def record_index_run(

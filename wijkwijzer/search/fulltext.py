@@ -197,16 +197,31 @@ class FulltextIndex:
         """Every stored case study (for feeds and overviews; small enough to hold for our corpus sizes)."""
         return [fields["case"] for fields in self.searcher().all_stored_fields()]
 
-    def search(self, request: SearchRequest) -> SearchResponse:
-        """Keyword search with disjunctive facet counts, a page of highlighted hits and a spelling suggestion."""
+    def search(
+        self, request: SearchRequest, semantic: dict[str, tuple[float, str]] | None = None, ratio: float = 0.0,
+        mode: str = "keyword",
+    ) -> SearchResponse:
+        """Search with disjunctive facet counts, a page of highlighted hits and a spelling suggestion.
+
+        `semantic` (slug -> best passage cosine and passage) turns on `mode` "semantic" (rank by it alone) or
+        "hybrid" (`ratio` of semantic to keyword, each normalised to 0-1). Queries with operators or phrases
+        always run as keyword search; the response's `mode` says what ran.
+        """
         snap = self._snap()
         text = _clean(request.text)
         suggestion = self._suggest(text) if text else None
         match = self._match(snap, text)
         corrected_from = None
-        if not match.matched.any() and suggestion:
+        if not match.matched.any() and suggestion and mode == "keyword":
             corrected_from, text, suggestion = text, suggestion, None
             match = self._match(snap, text)
+        passages: dict[int, str] = {}
+        sources = {"keyword": int(match.matched.sum()), "semantic": 0}
+        if semantic is not None and text and match.scores is not None and mode in ("semantic", "hybrid"):
+            match, passages = _blend(snap, match, semantic, ratio, mode)
+            sources["semantic"] = len(passages)
+        else:
+            mode = "keyword"
         facets, allowed = _facet_counts(snap, match.matched, request.filters, self.taxonomy)
         by_date = request.sort == "date" or not text
         start = (request.page - 1) * request.per_page
@@ -222,10 +237,10 @@ class FulltextIndex:
                 sortedby="date" if by_date else None, reverse=by_date,
             )
             page = [(hit.docnum, _score(hit)) for hit in results[start:]]
-        hits = [_hit(snap.searcher.stored_fields(docnum), score, match.body_terms) for docnum, score in page]
+        hits = [_hit(snap.searcher.stored_fields(d), score, match.body_terms, passages.get(d)) for d, score in page]
         return SearchResponse(
-            request=request, total=int(allowed.sum()), hits=hits, facets=facets, suggestion=suggestion,
-            corrected_from=corrected_from,
+            request=request, total=int(allowed.sum()), hits=hits, facets=facets, mode=mode, suggestion=suggestion,
+            corrected_from=corrected_from, sources=sources,
         )
 
     def _match(self, snap: Snapshot, text: str) -> _Match:
@@ -386,9 +401,35 @@ def _facet_counts(
     return out, allowed
 
 
-def _hit(fields: dict, score: float, terms: frozenset[str]) -> Hit:
+def _blend(snap: Snapshot, match: _Match, semantic: dict[str, tuple[float, str]], ratio: float,
+           mode: str) -> tuple[_Match, dict[int, str]]:
+    """Semantic scores on their own, or fused with the keyword scores (both scaled to 0-1 first)."""
+    sem = np.zeros(snap.size, dtype=np.float32)
+    found = np.zeros(snap.size, dtype=bool)
+    passages: dict[int, str] = {}
+    for slug, (score, passage) in semantic.items():
+        docnum = snap.docnums.get(slug)
+        if docnum is not None:
+            sem[docnum], found[docnum], passages[docnum] = score, True, passage
+    if found.any():
+        low, high = float(sem[found].min()), float(sem[found].max())
+        sem[found] = (sem[found] - low) / (high - low) if high > low else 1.0
+    if mode == "semantic":
+        return _Match(found, sem, match.body_terms, match.query), passages
+    keyword = match.scores if match.scores is not None else np.zeros(snap.size, dtype=np.float32)
+    top = float(keyword.max()) if keyword.size else 0.0
+    scaled = keyword / top if top > 0 else keyword
+    fused = ((1 - ratio) * scaled + ratio * sem).astype(np.float32)
+    return _Match(match.matched | found, fused, match.body_terms, match.query), passages
+
+
+def _hit(fields: dict, score: float, terms: frozenset[str], passage: str | None = None) -> Hit:
     case = fields["case"]
     snippet = make_snippet(fields["body"], terms)
+    if not snippet and passage:
+        # Found by meaning: show the passage that matched best, with any query words in it marked.
+        body_part = passage.split(": ", 1)[-1] if ": " in passage[:200] else passage
+        snippet = make_snippet(body_part, terms) or html.escape(_shorten(body_part, 240))
     if not snippet:
         # The match was in the title, summary or tags: show the summary, escaped like a highlight is.
         snippet = html.escape(case["summary"])
@@ -398,6 +439,10 @@ def _hit(fields: dict, score: float, terms: frozenset[str]) -> Hit:
         municipality=case["municipality"], focus_area=case["focus_area"], type=case["type"], date=case["date"],
         evidence=case["evidence"],
     )
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _score(hit) -> float:

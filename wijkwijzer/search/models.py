@@ -69,6 +69,7 @@ class SearchResponse:
     suggestion: str | None = None  # "Bedoelde u …?"
     corrected_from: str | None = None  # set when we searched the suggestion because the query found nothing
     notices: list[str] = field(default_factory=list)
+    sources: dict[str, int] = field(default_factory=dict)  # matches from each side (keyword, semantic)
 
     @property
     def pages(self) -> int:

@@ -125,6 +125,7 @@ class Snapshot:
         }
         self.facets = {name: _merge_columns([p[0].facets[name] for p in parts], self.size) for name in FACET_ORDER}
         self.doc_count = int(self.live.sum())
+        self.docnums = {self.slugs[d]: int(d) for d in np.flatnonzero(self.live)}
         # As Whoosh does: exact total field length over live documents (the per-document lengths are lossy bytes).
         self.avg_length = {f: (searcher.avg_field_length(f) or 1.0) for f in scored_fields}
         self._terms: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()

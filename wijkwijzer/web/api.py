@@ -20,7 +20,7 @@ def _error(status: int, message: str):
 def search():
     """`GET /api/v1/search?q=&mode=&limit=&page=&sort=&<facet>=`: ranked results with facets and a suggestion."""
     svc = services()
-    mode = request.args.get("mode", "keyword") or "keyword"
+    mode = request.args.get("mode") or None
     try:
         req = search_request(request.args, svc.settings.results_per_page, strict=True)
         response = svc.search(req, mode=mode)
@@ -56,6 +56,7 @@ def search():
             },
             "suggestion": response.suggestion,
             "corrected_from": response.corrected_from,
+            "sources": response.sources,
         }
     )
 

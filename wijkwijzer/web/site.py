@@ -41,7 +41,8 @@ def search():
     svc = services()
     req = search_request(request.args, svc.settings.results_per_page, strict=False)
     response = svc.search(req)
-    return render_template("search.html", response=response, req=req, taxonomy=svc.knowledge.taxonomy)
+    return render_template("search.html", response=response, req=req, taxonomy=svc.knowledge.taxonomy,
+                           semantic=svc.semantic.status())
 
 
 @bp.get("/casus/<path:slug>")

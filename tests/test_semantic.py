@@ -1,0 +1,156 @@
+"""Semantic and hybrid search: passages, the vector cache, modes, fallbacks, and the real model."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
+from wijkwijzer import create_app
+from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.search.semantic import HashingEmbedder, split_passages
+from wijkwijzer.services import Services
+
+
+class CountingEmbedder(HashingEmbedder):
+    def __init__(self, model_id="hashing-test-embedder"):
+        super().__init__()
+        self.model_id = model_id
+        self.embedded = 0
+
+    def embed(self, texts, kind):
+        if kind == "passage":
+            self.embedded += len(texts)
+        return super().embed(texts, kind)
+
+
+class BrokenEmbedder(HashingEmbedder):
+    def embed(self, texts, kind):
+        raise RuntimeError("model kapot")
+
+
+def semantic_services(tmp_path, content, embedder):
+    svc = Services.build(make_settings(tmp_path, content), embedder=embedder)
+    svc.sync()
+    svc.refresh_semantic()
+    return svc
+
+
+def test_passages_carry_the_title_and_stay_within_bounds():
+    case = next(SAMPLE_CONTENT.glob("rotterdam-zuid/vroegsignalering*.md")).read_text(encoding="utf-8")
+    body = case.split("---", 2)[2]
+    passages = split_passages("x", "Titel", body)
+    assert len(passages) >= 3
+    assert all(p.text.startswith("Titel. ") for p in passages)
+    sizes = [len(p.text.split()) for p in passages]
+    assert max(sizes) <= 280  # 250 words plus title and heading
+    assert sum(sizes) >= len(body.split()) * 0.8
+
+
+def test_vectors_are_cached_by_content_hash(tmp_path, content_dir):
+    write_case(content_dir, "a/een.md", "title: Een", "Schulden voorkomen door vroeg te signaleren. " * 30)
+    write_case(content_dir, "a/twee.md", "title: Twee", "Groene schoolpleinen tegen hitte. " * 30)
+    embedder = CountingEmbedder()
+    svc = semantic_services(tmp_path, content_dir, embedder)
+    status = svc.semantic.status()
+    assert status.ready and status.pending == 0 and status.passages == embedder.embedded >= 2
+    first = embedder.embedded
+    write_case(content_dir, "a/twee.md", "title: Twee", "Bomen op het schoolplein tegen hittestress. " * 30)
+    svc.sync()
+    svc.refresh_semantic()
+    assert 0 < embedder.embedded - first < first  # only the changed file's passages
+    svc.close()
+
+    again = CountingEmbedder()
+    svc = semantic_services(tmp_path, content_dir, again)
+    assert again.embedded == 0 and svc.semantic.ready  # everything came from the SQLite cache
+    svc.close()
+
+    other = CountingEmbedder(model_id="ander-model")
+    svc = semantic_services(tmp_path, content_dir, other)
+    assert other.embedded == status.passages  # a model change re-embeds everything
+    svc.close()
+
+
+def test_corrupt_cached_vectors_are_embedded_again(tmp_path, content_dir):
+    write_case(content_dir, "a/een.md", "title: Een", "Tekst over wonen. " * 40)
+    svc = semantic_services(tmp_path, content_dir, CountingEmbedder())
+    svc.store.db.execute("UPDATE embeddings SET vector = X'00'")
+    svc.close()
+    embedder = CountingEmbedder()
+    svc = semantic_services(tmp_path, content_dir, embedder)
+    assert embedder.embedded > 0 and svc.semantic.ready
+    svc.close()
+
+
+def test_modes_through_the_api(tmp_path, sample_content):
+    app = create_app(make_settings(tmp_path, sample_content), watch=False)
+    svc = app.extensions["wijkwijzer"]
+    svc.semantic = Services.build(make_settings(tmp_path, sample_content), embedder=HashingEmbedder()).semantic
+    svc.refresh_semantic()
+    client = app.test_client()
+    for mode in ("semantic", "hybrid", "keyword"):
+        data = client.get(f"/api/v1/search?q=schulden+voorkomen&mode={mode}").get_json()
+        assert data["mode"] == mode and data["total"] > 0, mode
+    hybrid = client.get("/api/v1/search?q=schulden+voorkomen").get_json()
+    assert hybrid["mode"] == "hybrid" and set(hybrid["sources"]) == {"keyword", "semantic"}
+    filtered = client.get("/api/v1/search?q=schulden&mode=semantic&themes=wonen").get_json()
+    assert all("wonen" in r["themes"] for r in filtered["results"])
+    status = client.get("/api/v1/status").get_json()["semantic"]
+    assert status["ready"] and status["pending"] == 0 and status["passages"] > 40
+    case = client.get("/casus/rotterdam-zuid/vroegsignalering-betalingsachterstanden-met-vaste-lastenpartners")
+    assert case.status_code == 200 and "Vergelijkbare praktijkvoorbeelden" in case.get_data(as_text=True)
+    svc.close()
+
+
+def test_missing_model_falls_back_to_keyword(tmp_path, content_dir):
+    write_case(content_dir, "a/een.md", "title: Schulden", "Over schulden.")
+    app = create_app(make_settings(tmp_path, content_dir), watch=False)
+    client = app.test_client()
+    status = client.get("/api/v1/status").get_json()["semantic"]
+    assert status["enabled"] is False and "wijkwijzer model install" in status["error"]
+    data = client.get("/api/v1/search?q=schulden&mode=hybrid").get_json()
+    assert data["mode"] == "keyword" and data["total"] == 1
+    assert "Zoeken op betekenis staat uit" in client.get("/zoeken?q=schulden").get_data(as_text=True)
+    app.extensions["wijkwijzer"].close()
+
+
+def test_failing_model_is_reported_and_search_still_works(tmp_path, content_dir):
+    write_case(content_dir, "a/een.md", "title: Schulden", "Over schulden.")
+    svc = semantic_services(tmp_path, content_dir, BrokenEmbedder())
+    status = svc.semantic.status()
+    assert not status.ready and "model kapot" in status.error
+    response = svc.search(SearchRequest(text="schulden"), mode="hybrid")
+    assert response.mode == "keyword" and response.total == 1
+    svc.close()
+
+
+@pytest.mark.model
+def test_real_model_understands_dutch_questions(tmp_path, built_model):
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", content)
+    for pattern in ("rotterdam-zuid/vroegsignalering*", "vlaardingen-west/*", "amsterdam-zuidoost/straatcoaches*",
+                    "tilburg-noordwest/huurteam*"):
+        for path in SAMPLE_CONTENT.glob(pattern + ".md"):
+            (content / path.parent.name).mkdir(exist_ok=True)
+            shutil.copy(path, content / path.parent.name / path.name)
+    settings = make_settings(tmp_path, content)
+    from dataclasses import replace
+
+    svc = Services.build(replace(settings, embedding_model=str(built_model.path)))
+    svc.sync()
+    svc.refresh_semantic()
+    assert svc.semantic.ready
+    top = svc.search(SearchRequest(text="hoe help je mensen met geldzorgen voordat het uit de hand loopt?"),
+                     mode="semantic").hits[0]
+    assert top.slug.startswith("rotterdam-zuid/vroegsignalering")
+    top = svc.search(SearchRequest(text="jongeren weghouden uit de criminaliteit"), mode="semantic").hits[0]
+    assert top.slug.startswith("amsterdam-zuidoost/straatcoaches")
+    top = svc.search(SearchRequest(text="natte muren en beschimmelde huizen"), mode="hybrid").hits[0]
+    assert top.slug.startswith("tilburg-noordwest/huurteam")
+    vectors = svc.store.vectors(built_model.model_id, [])
+    assert vectors == {}
+    norms = np.linalg.norm(svc.semantic._matrix, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-3)
+    svc.close()

@@ -1,0 +1,285 @@
+"""Semantic search: case studies split into passages, embedded once per content hash, found by cosine.
+
+Vectors live in SQLite keyed by (model id, passage hash): an unchanged passage is never embedded twice, and a
+model change re-embeds everything. Embedding runs in a background thread; until it is done, `status()` says
+how far it is and searches fall back to keyword search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from wijkwijzer.markup import markdown_to_text
+from wijkwijzer.storage import Store
+
+log = logging.getLogger(__name__)
+PASSAGE_MIN_WORDS = 100
+PASSAGE_MAX_WORDS = 250
+EMBED_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a case study, with the title (and section heading) carried along for context."""
+
+    slug: str
+    text: str
+    hash: str
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors; queries and passages may use different prompts."""
+
+    model_id: str
+
+    def embed(self, texts: list[str], kind: str) -> np.ndarray:
+        """Vectors for `texts`; `kind` is "query" or "passage"."""
+        ...
+
+
+def split_passages(slug: str, title: str, body: str) -> list[Passage]:
+    """Split a markdown body by heading and paragraph into passages of about 100-250 words."""
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    for block in re.split(r"\n\s*\n", body):
+        block = block.strip()
+        if not block:
+            continue
+        heading = re.match(r"^#{1,6}\s+(.+?)\s*$", block.splitlines()[0])
+        if heading:
+            sections.append((heading.group(1).strip("# "), []))
+            block = "\n".join(block.splitlines()[1:]).strip()
+            if not block:
+                continue
+        sections[-1][1].append(markdown_to_text(block))
+    passages: list[Passage] = []
+    for heading, paragraphs in sections:
+        for chunk in _chunks(paragraphs):
+            prefix = f"{title}. {heading}: " if heading else f"{title}. "
+            text = prefix + chunk
+            passages.append(Passage(slug, text, hashlib.sha256(text.encode()).hexdigest()[:32]))
+    if not passages:
+        text = title
+        passages.append(Passage(slug, text, hashlib.sha256(text.encode()).hexdigest()[:32]))
+    return passages
+
+
+def _chunks(paragraphs: list[str]) -> list[str]:
+    """Merge short paragraphs and cut long ones at sentence ends, aiming at 100-250 words per chunk."""
+    pieces: list[str] = []
+    for paragraph in paragraphs:
+        words = paragraph.split()
+        if len(words) <= PASSAGE_MAX_WORDS:
+            pieces.append(paragraph)
+            continue
+        current: list[str] = []
+        for sentence in re.split(r"(?<=[.!?])\s+", paragraph):
+            if current and len(" ".join(current).split()) + len(sentence.split()) > PASSAGE_MAX_WORDS:
+                pieces.append(" ".join(current))
+                current = []
+            current.append(sentence)
+        if current:
+            pieces.append(" ".join(current))
+    chunks: list[str] = []
+    current_words = 0
+    for piece in pieces:
+        n = len(piece.split())
+        if chunks and current_words < PASSAGE_MIN_WORDS and current_words + n <= PASSAGE_MAX_WORDS:
+            chunks[-1] += "\n" + piece
+            current_words += n
+        else:
+            chunks.append(piece)
+            current_words = n
+    return chunks
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded lazily and once; batches sorted by length to waste less padding."""
+
+    def __init__(self, model: str, model_id: str, device: str = "cpu", batch_size: int = 16) -> None:
+        self.model_path = model
+        self.model_id = model_id
+        self.device = device
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self.model_path, device=self.device)
+            return self._model
+
+    def embed(self, texts: list[str], kind: str) -> np.ndarray:
+        """Normalised vectors, in the order of `texts`."""
+        model = self._load()
+        prompts = getattr(model, "prompts", {}) or {}
+        prompt_name = kind if kind in prompts else None
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = model.encode(
+            [texts[i] for i in order], prompt_name=prompt_name, batch_size=self.batch_size,
+            normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+        ).astype(np.float32)
+        out = np.empty_like(vectors)
+        out[order] = vectors
+        return out
+
+
+@dataclass
+class SemanticStatus:
+    """What `/api/v1/status` reports about semantic search."""
+
+    enabled: bool
+    ready: bool
+    model: str
+    passages: int
+    pending: int
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON."""
+        return {"enabled": self.enabled, "ready": self.ready, "model": self.model, "passages": self.passages,
+                "pending": self.pending, "error": self.error}
+
+
+class SemanticIndex:
+    """Passages of the current case studies, their vectors, and nearest-passage search."""
+
+    def __init__(self, store: Store, embedder: Embedder | None, disabled_reason: str | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.error = disabled_reason if embedder is None else None
+        self._passages: list[Passage] = []
+        self._matrix = np.zeros((0, 1), dtype=np.float32)
+        self._rows: list[int] = []  # passage index of each matrix row
+        self._pending = 0
+        self._ready = False
+        self._lock = threading.RLock()
+        self._generation: object = None
+
+    @property
+    def enabled(self) -> bool:
+        """False when no model could be configured or loaded."""
+        return self.embedder is not None and self.error is None
+
+    def status(self) -> SemanticStatus:
+        """Current state, for the API and the site."""
+        with self._lock:
+            return SemanticStatus(
+                enabled=self.enabled, ready=self.enabled and self._ready,
+                model=self.embedder.model_id if self.embedder else "", passages=len(self._passages),
+                pending=self._pending, error=self.error,
+            )
+
+    def update(self, generation: object, cases: list[dict], progress: Callable[[int], None] | None = None) -> None:
+        """Make the passages of `cases` searchable: reuse stored vectors, embed the rest (call off the request path)."""
+        if not self.enabled or generation == self._generation:
+            return
+        assert self.embedder is not None
+        passages = [p for case in cases for p in split_passages(case["slug"], case["title"], case["body"])]
+        model_id = self.embedder.model_id
+        try:
+            known = self.store.vectors(model_id, [p.hash for p in passages])
+            missing = list({p.hash: p for p in passages if p.hash not in known}.values())
+            with self._lock:
+                self._pending = len(missing)
+                if not self._ready:  # show what we already have while the rest is embedded
+                    self._install(passages, known)
+            for start in range(0, len(missing), EMBED_BATCH):
+                batch = missing[start:start + EMBED_BATCH]
+                vectors = self.embedder.embed([p.text for p in batch], "passage")
+                self.store.put_vectors(model_id, {p.hash: v for p, v in zip(batch, vectors, strict=True)})
+                known.update({p.hash: v for p, v in zip(batch, vectors, strict=True)})
+                with self._lock:
+                    self._pending = max(0, self._pending - len(batch))
+                if progress:
+                    progress(len(batch))
+        except Exception as exc:
+            log.exception("semantische index bijwerken mislukt")
+            with self._lock:
+                self.error = f"semantisch zoeken staat uit: {exc}"
+                self._ready = False
+            return
+        with self._lock:
+            self._install(passages, known)
+            self._ready = True
+            self._generation = generation
+
+    def _install(self, passages: list[Passage], vectors: dict[str, np.ndarray]) -> None:
+        rows = [i for i, p in enumerate(passages) if p.hash in vectors]
+        self._passages = passages
+        self._rows = rows
+        self._matrix = (np.stack([vectors[passages[i].hash] for i in rows]).astype(np.float32) if rows
+                        else np.zeros((0, 1), dtype=np.float32))
+
+    @property
+    def ready(self) -> bool:
+        """True once every current passage has a vector."""
+        return self.enabled and self._ready
+
+    def search(self, query: str, limit: int = 100) -> dict[str, tuple[float, str]]:
+        """slug -> (best passage cosine, that passage) for the `limit` most similar case studies."""
+        if not self.ready or not query.strip():
+            return {}
+        assert self.embedder is not None
+        vector = self.embedder.embed([query], "query")[0]
+        with self._lock:
+            matrix, rows, passages = self._matrix, self._rows, self._passages
+        if not len(rows):
+            return {}
+        sims = matrix @ vector
+        best: dict[str, tuple[float, str]] = {}
+        for row in np.argsort(-sims):
+            passage = passages[rows[row]]
+            if passage.slug not in best:
+                best[passage.slug] = (float(sims[row]), passage.text)
+                if len(best) >= limit:
+                    break
+        return best
+
+    def similar(self, slug: str, limit: int = 5) -> list[tuple[str, float]]:
+        """Case studies whose passages are closest to this one's (mean of its passage vectors)."""
+        if not self.ready:
+            return []
+        with self._lock:
+            matrix, rows, passages = self._matrix, self._rows, self._passages
+        own = [r for r, i in enumerate(rows) if passages[i].slug == slug]
+        if not own:
+            return []
+        centre = matrix[own].mean(axis=0)
+        sims = matrix @ centre
+        best: dict[str, float] = {}
+        for row in np.argsort(-sims):
+            other = passages[rows[row]].slug
+            if other != slug and other not in best:
+                best[other] = float(sims[row])
+                if len(best) >= limit:
+                    break
+        return list(best.items())
+
+
+class HashingEmbedder:
+    """A fast stand-in for unit tests: bag of word hashes (no meaning, but deterministic and normalised)."""
+
+    model_id = "hashing-test-embedder"
+
+    def __init__(self, dimension: int = 256) -> None:
+        self.dimension = dimension
+
+    def embed(self, texts: list[str], kind: str) -> np.ndarray:
+        """One vector per text."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, int(hashlib.md5(word.encode()).hexdigest()[:8], 16) % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
