@@ -1,12 +1,18 @@
-"""Search benchmark: full index time, one-file update latency, query latency (service and HTTP), peak memory.
+"""Search benchmark: index time, update latency, keyword and hybrid query latency, embedding throughput, memory.
 
 Generates N synthetic Dutch case studies from the sentences of the sample content, with random metadata.
-Run through `scripts/bench_search [--docs 1000 10000] [--queries 200]`.
+Run through `scripts/bench_search [--docs 1000 10000] [--queries 200] [--no-semantic]`.
+
+Embedding throughput is measured on passages of the sample content, in fp32 and int8 on the CPU (and on CUDA
+when torch sees a GPU), each beside its nDCG@10 on the dev set. For hybrid latency at N documents the synthetic
+passages get vectors mixed from real ones (embedding 10,000 documents would take hours on 2 cores); the query
+is embedded for real on every request.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import resource
@@ -16,8 +22,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import yaml
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -26,7 +34,8 @@ from wijkwijzer.config import Settings
 from wijkwijzer.domain.taxonomy import load_taxonomy
 from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.services import Services
+from wijkwijzer.search.semantic import split_passages
+from wijkwijzer.services import Services, make_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "content"
@@ -109,7 +118,58 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  max {ms[-1]:6.1f} ms"
 
 
-def bench(n: int, n_queries: int) -> None:
+def embedding_throughput(n_passages: int) -> dict[str, np.ndarray] | None:
+    """Passages/s per precision and device, beside nDCG@10 of semantic search on the dev set.
+
+    Returns the real fp32 vectors of the sample passages by hash (the material for synthetic vectors).
+    """
+    import torch
+    from eval_search import eval_services, ranker
+
+    from wijkwijzer.search.evaluation import evaluate, load_dev_set
+
+    settings = Settings.from_env(base=ROOT)
+    queries = load_dev_set(ROOT / "tests" / "eval" / "search_dev.yml")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"\n== embedding throughput (torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          f"{', GPU ' + torch.cuda.get_device_name(0) if 'cuda' in devices else ''})")
+    sample_vectors = None
+    for precision, device in [("fp32", d) for d in devices] + [("int8", "cpu")]:
+        variant = replace(settings, embedding_precision=precision, device=device)
+        svc = eval_services(variant, SAMPLE)
+        quality = evaluate(queries, ranker(svc, "semantic", None))["all"].ndcg
+        passages = [p for case in svc.index.all_cases() for p in split_passages(case["slug"], case["title"],
+                                                                                case["body"])]
+        texts = [p.text for p in random.Random(5).sample(passages, min(n_passages, len(passages)))]
+        embedder = svc.semantic.embedder
+        embedder.embed(texts[:8], "passage")  # load the model and warm up outside the timing
+        t0 = time.perf_counter()
+        embedder.embed(texts, "passage")
+        rate = len(texts) / (time.perf_counter() - t0)
+        words = statistics.mean(len(t.split()) for t in texts)
+        print(f"{precision} on {device:<5} {rate:7.1f} passages/s  nDCG@10 {quality:.3f}  "
+              f"({len(texts)} passages, {words:.0f} words on average)")
+        if precision == "fp32" and device == "cpu":
+            sample_vectors = svc.store.vectors(embedder.model_id, [p.hash for p in passages])
+        svc.close()
+    return sample_vectors
+
+
+def synthetic_vectors(svc: Services, material: dict[str, np.ndarray], seed: int = 3) -> int:
+    """Store vectors for every passage of the indexed (synthetic) documents: mixes of real passage vectors."""
+    rng = np.random.default_rng(seed)
+    base = np.stack(list(material.values()))
+    passages = {p.hash: p for case in svc.index.all_cases()
+                for p in split_passages(case["slug"], case["title"], case["body"])}
+    mix = base[rng.integers(0, len(base), size=(len(passages), 2))].sum(axis=1)
+    mix += rng.normal(0, 0.02, size=mix.shape)
+    mix /= np.linalg.norm(mix, axis=1, keepdims=True)
+    svc.store.put_vectors(svc.semantic.embedder.model_id, dict(zip(passages, mix.astype(np.float32),
+                                                                     strict=True)))
+    return len(passages)
+
+
+def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix=f"ww-bench-{n}-") as tmp:
         tmp_path = Path(tmp)
         content, data = tmp_path / "content", tmp_path / "data"
@@ -176,17 +236,56 @@ def bench(n: int, n_queries: int) -> None:
         print(f"keyword, HTTP page:    {percentiles(http_times)}  (HTML page, same queries: result cache hit)")
         server.shutdown()
         app.extensions["wijkwijzer"].close()
+        if material:
+            hybrid_latency(settings, qs, material)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS):     {peak:7.0f} MiB  (this process, so far)")
+
+
+def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.ndarray]) -> None:
+    """Hybrid search over HTTP with the real model embedding each query (passage vectors synthetic)."""
+    embedder, _ = make_embedder(Settings.from_env(base=ROOT))
+    svc = Services.build(settings, embedder=embedder)
+    t0 = time.perf_counter()
+    stored = synthetic_vectors(svc, material)
+    svc.refresh_semantic()
+    assert svc.semantic.ready
+    print(f"semantic index:        {time.perf_counter() - t0:7.2f} s  ({stored} passages, vectors synthetic)")
+    t0 = time.perf_counter()
+    svc.semantic.search("wijk")
+    print(f"model load:            {time.perf_counter() - t0:7.2f} s  (once, on the first semantic query)")
+    app = create_app(settings, watch=False)
+    app.extensions["wijkwijzer"].close()
+    app.extensions["wijkwijzer"] = svc
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    times = []
+    for q in qs:
+        url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q, "mode": "hybrid"})
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert json.loads(response.read())["mode"] == "hybrid"
+        times.append(time.perf_counter() - t0)
+    print(f"hybrid, HTTP API:      {percentiles(times)}  (query embedded on every request, no result cache)")
+    server.shutdown()
+    svc.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--passages", type=int, default=160, help="passages per throughput measurement")
+    parser.add_argument("--no-semantic", action="store_true", help="keyword figures only")
     args = parser.parse_args()
+    material = None
+    if not args.no_semantic:
+        if make_embedder(Settings.from_env(base=ROOT))[0] is None:
+            raise SystemExit("het taalmodel is niet geïnstalleerd: voer eerst 'wijkwijzer model install' uit")
+        material = embedding_throughput(args.passages)
     for n in args.docs:
-        bench(n, args.queries)
+        bench(n, args.queries, material)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,13 @@ def client(sample_app):
 
 @pytest.fixture(scope="session")
 def built_model(tmp_path_factory):
-    """The real embedding model, built once per test session from the installed packages (about 30 s)."""
+    """The real embedding model: the one `scripts/test` installed in data/ (verified again), else a fresh build.
+
+    Building takes about 30 s; tests/test_model_build.py also builds one from scratch.
+    """
     from wijkwijzer.search.model_build import build_e5_small
 
+    installed = Path(__file__).resolve().parent.parent / "data" / "models" / "multilingual-e5-small"
+    if (installed / "model.safetensors").is_file():
+        return build_e5_small(installed)  # verifies; rebuilds in place if it is damaged
     return build_e5_small(tmp_path_factory.mktemp("models") / "multilingual-e5-small")

@@ -89,3 +89,12 @@ def test_model_install_with_another_model_builds_nothing(run, monkeypatch):
     monkeypatch.setenv("WIJKWIJZER_EMBEDDING_MODEL", "/elders/model")
     result = run("model", "install")
     assert result.exit_code == 0 and "geen standaardmodel nodig" in result.output
+
+
+@pytest.mark.parametrize(("name", "value"), [("WIJKWIJZER_SEMANTIC_RATIO", "1.5"),
+                                             ("WIJKWIJZER_EMBEDDING_PRECISION", "fp16"),
+                                             ("WIJKWIJZER_DEVICE", "gpu")])
+def test_bad_search_settings_name_what_is_allowed(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 2 and name in result.output

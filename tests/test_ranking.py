@@ -18,7 +18,7 @@ def index(sample_app):
 def test_single_word_scores_match_whoosh_bm25f(index, word):
     snap = index._snap()
     stem = _plain_groups(word)[0][0][1]
-    scores, matched = snap.score([[(f, stem) for f in SEARCH_FIELDS]])
+    scores, matched, _ = snap.score([[(f, stem) for f in SEARCH_FIELDS]])
     whoosh = snap.searcher.search(Or([Term(f, stem) for f in SEARCH_FIELDS]), limit=None)
     expected = {hit.docnum: hit.score for hit in whoosh}
     assert set(expected) == set(matched.nonzero()[0].tolist())

@@ -90,3 +90,9 @@ def test_sort_by_date_and_paginate(svc):
 def test_hostile_input_never_fails(svc, text):
     response = search(svc, text)
     assert response.total >= 0
+
+
+def test_questions_and_hyphenated_names_are_plain_text(svc):
+    question = search(svc, "hoe voorkom je schulden?")
+    assert question.total > 0 and question.hits[0].score > 0
+    assert search(svc, "Nieuw-West").total > 0

@@ -154,3 +154,27 @@ def test_real_model_understands_dutch_questions(tmp_path, built_model):
     norms = np.linalg.norm(svc.semantic._matrix, axis=1)
     assert np.allclose(norms, 1.0, atol=1e-3)
     svc.close()
+
+
+def test_weak_keyword_matches_do_not_outrank_meaning(tmp_path, content_dir):
+    # "buurt" is everywhere; only the second case is about litter. Keyword search ranks the first by the
+    # common word; hybrid must not let that weak match beat the semantic side.
+    write_case(content_dir, "a/een.md", "title: Buurtfeest", "De buurt viert feest in de buurt. " * 20)
+    write_case(content_dir, "a/twee.md", "title: Zwerfvuil", "Zwerfvuil opruimen met bewoners. " * 20)
+    write_case(content_dir, "a/drie.md", "title: Buurthuis", "Een buurthuis voor de hele buurt. " * 20)
+    svc = semantic_services(tmp_path, content_dir, HashingEmbedder())
+    svc.semantic.search = lambda text, limit=100: {"a/twee": (0.9, "Zwerfvuil. Zwerfvuil opruimen"),
+                                                   "a/een": (0.5, "Buurtfeest"), "a/drie": (0.4, "Buurthuis")}
+    response = svc.search(SearchRequest(text="troep in de buurt", semantic_ratio=0.4), mode="hybrid")
+    assert response.hits[0].slug == "a/twee"
+    svc.close()
+
+
+def test_semantic_ratio_is_a_validated_parameter(tmp_path, sample_content):
+    app = create_app(make_settings(tmp_path, sample_content), watch=False)
+    client = app.test_client()
+    bad = client.get("/api/v1/search?q=schulden&semantic_ratio=2")
+    assert bad.status_code == 400 and "semantic_ratio" in bad.get_json()["error"]
+    assert client.get("/api/v1/search?q=schulden&semantic_ratio=0.3").status_code == 200
+    assert client.get("/zoeken?q=schulden&semantic_ratio=abc").status_code == 200  # the site resets bad values
+    app.extensions["wijkwijzer"].close()

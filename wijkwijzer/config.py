@@ -31,6 +31,12 @@ class Settings:
     # Otherwise any sentence-transformers model: a folder, or a hub name where a deployment has network access.
     embedding_model: str = ""
     device: str = "cpu"  # "cpu" or "cuda" (or "cuda:1")
+    # "int8" quantises the model's Linear layers (dynamic, per channel): faster only on CPUs with VNNI,
+    # and it costs ranking quality; scripts/bench_search prints both figures.
+    embedding_precision: str = "fp32"
+    # Share of the semantic side in hybrid ranking (0 = keyword only, 1 = semantic only); the default is
+    # what scripts/eval_search showed best on the dev set.
+    semantic_ratio: float = 0.7
     secret_key: str = field(default="", repr=False)
     testing: bool = False
 
@@ -85,6 +91,9 @@ class Settings:
             secret_key=env.get(ENV_PREFIX + "SECRET_KEY", ""),
             embedding_model=env.get(ENV_PREFIX + "EMBEDDING_MODEL", ""),
             device=_device(env.get(ENV_PREFIX + "DEVICE", "") or "cpu"),
+            embedding_precision=_choice("EMBEDDING_PRECISION", env.get(ENV_PREFIX + "EMBEDDING_PRECISION", ""),
+                                        PRECISIONS),
+            semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),
         )
 
     def with_secret(self) -> Settings:
@@ -101,6 +110,23 @@ class Settings:
         tmp.chmod(0o600)
         tmp.replace(key_file)
         return replace(self, secret_key=key)
+
+
+PRECISIONS = ("fp32", "int8")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if not value:
+        return allowed[0]
+    if value not in allowed:
+        raise SettingsError(f"{ENV_PREFIX}{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _ratio(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{ENV_PREFIX}SEMANTIC_RATIO={value}: expected a number from 0 to 1")
+    return value
 
 
 def _device(value: str) -> str:

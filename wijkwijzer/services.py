@@ -21,8 +21,6 @@ from wijkwijzer.storage import Store
 
 log = logging.getLogger(__name__)
 MODES = ("keyword", "semantic", "hybrid")
-# Share of the semantic side in hybrid ranking; chosen on the dev set (scripts/eval_search).
-HYBRID_RATIO = 0.5
 
 
 class UnknownMode(ValueError):
@@ -80,10 +78,13 @@ class Services:
         hits = None
         if mode != "keyword" and semantic_ready and request.text.strip():
             try:
-                hits = self.semantic.search(request.text, limit=100 if mode == "hybrid" else 50)
+                # A typo the keyword side corrects would also throw the embedding off: embed the correction.
+                text = self.index.correct(request.text) or request.text
+                hits = self.semantic.search(text, limit=100 if mode == "hybrid" else 50)
             except Exception:
                 log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
-        response = self.index.search(request, semantic=hits, ratio=HYBRID_RATIO, mode=mode if hits else "keyword")
+        ratio = self.settings.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
+        response = self.index.search(request, semantic=hits, ratio=ratio, mode=mode if hits else "keyword")
         with self._cache_lock:
             self._cache[key] = response
             while len(self._cache) > 512:
@@ -177,8 +178,10 @@ def make_embedder(settings: Settings) -> tuple[Embedder | None, str | None]:
     from wijkwijzer.search.model_build import MODEL_ID
 
     if settings.embedding_model:
-        return SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_model, settings.device), None
+        return SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_model, settings.device,
+                                           precision=settings.embedding_precision), None
     folder = settings.default_model_dir
     if not (folder / "model.safetensors").is_file():
         return None, "het taalmodel is niet geïnstalleerd (voer 'wijkwijzer model install' uit)"
-    return SentenceTransformerEmbedder(str(folder), MODEL_ID, settings.device), None
+    return SentenceTransformerEmbedder(str(folder), MODEL_ID, settings.device,
+                                       precision=settings.embedding_precision), None

@@ -7,9 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import frontmatter
-import yaml
-
+from wijkwijzer.domain.files import closest, parse_date, read_frontmatter, text_list
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import Taxonomy, normalise
 
@@ -80,46 +78,29 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
     if not SLUG_PATTERN.match(slug):
         problem("bestandsnaam", "gebruik alleen kleine letters, cijfers, '-' en '_' in map- en bestandsnamen")
         return ParseResult(None, problems)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problem("codering", f"het bestand is geen UTF-8 (byte {exc.start}); sla het op als UTF-8", line)
+    head = read_frontmatter(relative_path, raw, problems)
+    if head.meta is None:
         return ParseResult(None, problems)
-    text = text.lstrip("\ufeff")
-    try:
-        meta, body = _split(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = (mark.line + 2) if mark else 1  # +1 for 0-based, +1 for the opening '---'
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        problem("frontmatter", f"de YAML-kop is niet leesbaar: {reason}", line)
-        return ParseResult(None, problems)
-    if not isinstance(meta, dict):
-        problem("frontmatter", "de kop tussen '---' moet velden bevatten (naam: waarde)")
-        return ParseResult(None, problems)
-
-    lines = _field_lines(text)
+    meta, body, lines = head.meta, head.body, head.lines
     values: dict = {}
     for key, value in meta.items():
         key = str(key)
         line = lines.get(key, 1)
         if key not in KNOWN_FIELDS:
-            hint = _closest_field(key)
+            hint = closest(key, KNOWN_FIELDS)
             problem(key, "onbekend veld, wordt genegeerd" + (f" (bedoelt u '{hint}'?)" if hint else ""), line,
                     "warning")
             continue
         if value is None or value == "" or value == []:
             continue
         if key in LIST_FIELDS:
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            items = text_list(value)
+            if items is None:
                 problem(key, "verwacht een lijst met tekst, bijvoorbeeld [wonen, duurzaamheid]", line)
                 continue
-            values[key] = [str(v).strip() for v in value if str(v).strip()]
+            values[key] = items
         elif key == "date":
-            parsed = _parse_date(value)
+            parsed = parse_date(value)
             if parsed is None:
                 problem(key, f"verwacht een datum als 2024-05-14, niet {value!r}", line)
                 continue
@@ -205,48 +186,6 @@ def summarise(body: str, length: int = SUMMARY_LENGTH) -> str:
 def read_case(content_dir: Path, path: Path, taxonomy: Taxonomy, content_hash: str = "") -> ParseResult:
     """Read one file from disk and parse it (the only I/O in this module)."""
     return parse_case(path.relative_to(content_dir).as_posix(), path.read_bytes(), taxonomy, content_hash)
-
-
-def _split(text: str) -> tuple[object, str]:
-    """Split frontmatter from the body with python-frontmatter; a file without frontmatter has no fields."""
-    if not text.startswith("---"):
-        return {}, text
-    post = frontmatter.loads(text)
-    return post.metadata, post.content
-
-
-def _field_lines(text: str) -> dict[str, int]:
-    """Line number of each top-level key in the frontmatter, so problems point at the right line."""
-    lines: dict[str, int] = {}
-    if not text.startswith("---"):
-        return lines
-    for number, line in enumerate(text.splitlines()[1:], start=2):
-        if line.strip() == "---":
-            break
-        match = re.match(r"^([A-Za-z_][\w-]*)\s*:", line)
-        if match:
-            lines.setdefault(match.group(1), number)
-    return lines
-
-
-def _parse_date(value: object) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _closest_field(name: str) -> str | None:
-    import difflib
-
-    hits = difflib.get_close_matches(name, KNOWN_FIELDS, n=1, cutoff=0.7)
-    return hits[0] if hits else None
 
 
 def _unknown(problem, taxonomy: Taxonomy, name: str, key: str, value: str, line: int) -> None:

@@ -210,14 +210,20 @@ class FulltextIndex:
         snap = self._snap()
         text = _clean(request.text)
         suggestion = self._suggest(text) if text else None
-        match = self._match(snap, text)
         corrected_from = None
-        if not match.matched.any() and suggestion and mode == "keyword":
-            corrected_from, text, suggestion = text, suggestion, None
+        if suggestion and _plain_groups(text) is not None:
+            # Words the index lacks cannot match anything; their corrections can. Without syntax in the query,
+            # searching the corrected text finds everything the typed text would, and more.
+            match = self._match(snap, suggestion)
+            if not self._match(snap, text).matched.any():
+                corrected_from, text, suggestion = text, suggestion, None
+        else:
             match = self._match(snap, text)
         passages: dict[int, str] = {}
         sources = {"keyword": int(match.matched.sum()), "semantic": 0}
-        if semantic is not None and text and match.scores is not None and mode in ("semantic", "hybrid"):
+        # A query with operators keeps its keyword ranking in hybrid mode: whoever types them wants them.
+        if semantic is not None and text and mode in ("semantic", "hybrid") and (
+                mode == "semantic" or match.scores is not None):
             match, passages = _blend(snap, match, semantic, ratio, mode)
             sources["semantic"] = len(passages)
         else:
@@ -237,7 +243,9 @@ class FulltextIndex:
                 sortedby="date" if by_date else None, reverse=by_date,
             )
             page = [(hit.docnum, _score(hit)) for hit in results[start:]]
-        hits = [_hit(snap.searcher.stored_fields(d), score, match.body_terms, passages.get(d)) for d, score in page]
+        # Semantic mode shows the passage that matched best; hybrid prefers the words typed, where they occur.
+        hits = [_hit(snap.searcher.stored_fields(d), score, match.body_terms, passages.get(d), mode == "semantic")
+                for d, score in page]
         return SearchResponse(
             request=request, total=int(allowed.sum()), hits=hits, facets=facets, mode=mode, suggestion=suggestion,
             corrected_from=corrected_from, sources=sources,
@@ -253,9 +261,9 @@ class FulltextIndex:
             query = self._parse(text)
             groups = simple_terms(query)
         if groups is not None:
-            scores, matched = snap.score(groups)
+            scores, matched, coverage = snap.score(groups)
             body = frozenset(t for group in groups for f, t in group if f == "body")
-            return _Match(matched, scores, body, query)
+            return _Match(matched, scores, body, query, coverage)
         matched = np.zeros(snap.size, dtype=bool)
         docs = list(snap.searcher.docs_for_query(query))
         matched[docs] = True
@@ -288,6 +296,11 @@ class FulltextIndex:
             words = [w for w in re.findall(r"\w+", text)][:MAX_QUERY_WORDS]
             query = parser.parse(" ".join(words)) if words else Every()
         return query
+
+    def correct(self, text: str) -> str | None:
+        """The query with words the index lacks replaced by the nearest indexed word, or None if none changed."""
+        text = _clean(text)
+        return self._suggest(text) if text else None
 
     def _suggest(self, text: str) -> str | None:
         """Replace words the index does not know by the nearest indexed word (edit distance 1-2).
@@ -352,9 +365,13 @@ class _Match:
     scores: np.ndarray | None  # None: rank with Whoosh's matchers (phrases, AND/NOT, wildcards)
     body_terms: frozenset[str]
     query: Query | None
+    coverage: np.ndarray | None = None  # idf-weighted share of the query words each document has, 0-1
 
 
-_SYNTAX = re.compile(r"[\"'()*?~^:+\-\[\]{}]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+# Query syntax the parser must see. A hyphen inside a word (Nieuw-West), an apostrophe inside one (auto's) and
+# the question mark that ends a typed question are plain text, not operators.
+_SYNTAX = re.compile(r"[\"()*?~^:\[\]{}]|(?<!\w)['+\-]|'(?!\w)|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+_QUESTION_MARK = re.compile(r"(?<=\w)\?+(?=\s|$)")
 
 
 def _plain_groups(text: str) -> list[list[tuple[str, str]]] | None:
@@ -419,13 +436,18 @@ def _blend(snap: Snapshot, match: _Match, semantic: dict[str, tuple[float, str]]
     keyword = match.scores if match.scores is not None else np.zeros(snap.size, dtype=np.float32)
     top = float(keyword.max()) if keyword.size else 0.0
     scaled = keyword / top if top > 0 else keyword
+    if match.coverage is not None:
+        # The best keyword match always scales to 1, even when it shares only a common word with a question
+        # phrased in other words; coverage keeps such weak matches from pushing the meaning-based ones down.
+        scaled = scaled * match.coverage
     fused = ((1 - ratio) * scaled + ratio * sem).astype(np.float32)
     return _Match(match.matched | found, fused, match.body_terms, match.query), passages
 
 
-def _hit(fields: dict, score: float, terms: frozenset[str], passage: str | None = None) -> Hit:
+def _hit(fields: dict, score: float, terms: frozenset[str], passage: str | None = None,
+         prefer_passage: bool = False) -> Hit:
     case = fields["case"]
-    snippet = make_snippet(fields["body"], terms)
+    snippet = "" if prefer_passage and passage else make_snippet(fields["body"], terms)
     if not snippet and passage:
         # Found by meaning: show the passage that matched best, with any query words in it marked.
         body_part = passage.split(": ", 1)[-1] if ": " in passage[:200] else passage
@@ -456,7 +478,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def _clean(text: str) -> str:
     """Strip control characters and cut overlong input; the rest goes to the parser as typed."""
     text = _CONTROL.sub(" ", text or "")[:MAX_QUERY_CHARS]
-    return " ".join(text.split())
+    return " ".join(_QUESTION_MARK.sub("", text).split())
 
 
 def _too_broad(query: Query) -> bool:

@@ -18,11 +18,12 @@ class SearchRequest:
     sort: str = "relevance"
     page: int = 1
     per_page: int = 10
+    semantic_ratio: float | None = None  # hybrid balance for this request; None: the configured default
 
     def cache_key(self) -> tuple:
         """A hashable key for result caches."""
         filters = tuple(sorted((k, tuple(sorted(v))) for k, v in self.filters.items() if v))
-        return (self.text, filters, self.sort, self.page, self.per_page)
+        return (self.text, filters, self.sort, self.page, self.per_page, self.semantic_ratio)
 
 
 @dataclass

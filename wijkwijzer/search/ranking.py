@@ -165,14 +165,19 @@ class Snapshot:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return np.concatenate(all_ids), np.concatenate(all_weights)
 
-    def score(self, groups: list[list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
-        """Scores of all documents for OR-groups of (field, text) terms, and the mask of matched documents.
+    def score(self, groups: list[list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores of all documents for OR-groups of (field, text) terms, the matched mask, and query coverage.
 
         Each group is one query word across fields; a document's score is the sum over matched terms, times a
-        coordination bonus for the share of query words it matches.
+        coordination bonus for the share of query words it matches. Coverage is that share weighted by each
+        word's rarity (idf), 0-1: how much of the query a document answers, comparable across queries and
+        corpus sizes, which raw BM25 is not. Hybrid ranking uses it to trust keyword matches.
         """
         total = np.zeros(self.size, dtype=np.float32)
         words = np.zeros(self.size, dtype=np.int16)
+        coverage = np.zeros(self.size, dtype=np.float32)
+        weights = 0.0
+        live = max(1, int(self.live.sum()))
         for group in groups:
             hit = np.zeros(self.size, dtype=bool)
             for field, text in group:
@@ -180,10 +185,15 @@ class Snapshot:
                 total[ids] += scores
                 hit[ids] = True
             words += hit
+            # A word no document has still counts: no document answers that part of the query.
+            weight = float(np.log1p(live / max(1, int(hit.sum()))))
+            coverage += weight * hit
+            weights += weight
         matched = words > 0
         if groups:
             total *= 1 + COORDINATION * (words / len(groups))
-        return total, matched
+            coverage /= weights
+        return total, matched, coverage
 
     # -- facets ----------------------------------------------------------------------------------------------
     def filter_masks(self, filters: dict[str, tuple[str, ...]]) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -103,10 +103,13 @@ def _chunks(paragraphs: list[str]) -> list[str]:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded lazily and once; batches sorted by length to waste less padding."""
 
-    def __init__(self, model: str, model_id: str, device: str = "cpu", batch_size: int = 16) -> None:
+    def __init__(self, model: str, model_id: str, device: str = "cpu", batch_size: int = 16,
+                 precision: str = "fp32") -> None:
         self.model_path = model
-        self.model_id = model_id
+        # Vectors of a quantised model differ a little: keep them apart in the vector cache.
+        self.model_id = model_id if precision == "fp32" else f"{model_id}+{precision}"
         self.device = device
+        self.precision = precision
         self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
@@ -116,7 +119,8 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(self.model_path, device=self.device)
+                model = SentenceTransformer(self.model_path, device=self.device)
+                self._model = quantise_int8(model) if self.precision == "int8" else model
             return self._model
 
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
@@ -132,6 +136,19 @@ class SentenceTransformerEmbedder:
         out = np.empty_like(vectors)
         out[order] = vectors
         return out
+
+
+def quantise_int8(model):
+    """Dynamic int8 quantisation of the Linear layers, per output channel (per tensor loses more quality)."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch.ao.quantization announces its move to torchao; the API still works in the pinned torch.
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model.to("cpu"), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 @dataclass
@@ -238,7 +255,7 @@ class SemanticIndex:
             return {}
         sims = matrix @ vector
         best: dict[str, tuple[float, str]] = {}
-        for row in np.argsort(-sims):
+        for row in _ranked_rows(sims, limit):
             passage = passages[rows[row]]
             if passage.slug not in best:
                 best[passage.slug] = (float(sims[row]), passage.text)
@@ -265,6 +282,19 @@ class SemanticIndex:
                 if len(best) >= limit:
                     break
         return list(best.items())
+
+
+def _ranked_rows(sims: np.ndarray, limit: int) -> Iterator[int]:
+    """Row numbers by falling similarity, lazily: first a partial sort of the best rows (enough for `limit`
+    documents of up to ~20 passages each), the rest only if the caller reads that far."""
+    wanted = min(len(sims), limit * 20)
+    if wanted == len(sims):
+        yield from np.argsort(-sims)
+        return
+    top = np.argpartition(-sims, wanted - 1)[:wanted]
+    yield from top[np.argsort(-sims[top])]
+    rest = np.setdiff1d(np.arange(len(sims)), top, assume_unique=True)
+    yield from rest[np.argsort(-sims[rest])]
 
 
 class HashingEmbedder:

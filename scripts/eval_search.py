@@ -1,0 +1,86 @@
+"""Search quality per mode and query type on the dev set: nDCG@10, recall@10, MRR.
+
+Run through `scripts/eval_search [--ratios 0.3 0.5 0.7] [--precision int8]`. The sample content is indexed into
+<data dir>/eval (vectors are cached there, so a second run takes seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from wijkwijzer.config import Settings
+from wijkwijzer.search.evaluation import Scores, evaluate, load_dev_set
+from wijkwijzer.search.model_build import build_e5_small
+from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.services import MODES, Services, make_embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def eval_services(settings: Settings, content: Path) -> Services:
+    """Index `content` into an eval folder beside the data and embed it with the configured model."""
+    if not settings.embedding_model:
+        build_e5_small(settings.default_model_dir)  # no-op when a verified model is there
+    embedder, reason = make_embedder(settings)
+    if embedder is None:
+        sys.exit(f"semantisch zoeken staat uit: {reason}")
+    eval_settings = replace(settings, content_dir=content, data_dir=settings.data_dir / "eval", watch_interval=0)
+    svc = Services.build(eval_settings, embedder=embedder)
+    svc.sync()
+    print(f"embedding {len(svc.index.all_cases())} case studies with {embedder.model_id} ...", file=sys.stderr)
+    svc.refresh_semantic()
+    status = svc.semantic.status()
+    if not status.ready:
+        sys.exit(f"semantic index not ready: {status.error}")
+    return svc
+
+
+def ranker(svc: Services, mode: str, ratio: float | None):
+    """query text -> ranked slugs (first 10), failing loudly if another mode ran."""
+    def rank(text: str) -> list[str]:
+        response = svc.search(SearchRequest(text=text, per_page=10, semantic_ratio=ratio), mode=mode)
+        if response.mode != mode:
+            raise SystemExit(f"asked for {mode}, {response.mode} ran for {text!r}")
+        return [hit.slug for hit in response.hits]
+    return rank
+
+
+def table(results: dict[str, dict[str, Scores]]) -> None:
+    kinds = ["all", *sorted({k for scores in results.values() for k in scores} - {"all"})]
+    print(f"{'mode':<16}{'queries':<10}{'n':>3}  {'nDCG@10':>8} {'recall@10':>10} {'MRR':>7}")
+    for label, scores in results.items():
+        for kind in kinds:
+            s = scores[kind]
+            print(f"{label:<16}{kind:<10}{s.n:>3}  {s.ndcg:8.3f} {s.recall:10.3f} {s.mrr:7.3f}")
+        print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", type=Path, default=ROOT / "tests" / "eval" / "search_dev.yml")
+    parser.add_argument("--content", type=Path, default=ROOT / "content")
+    parser.add_argument("--ratios", type=float, nargs="*", default=[],
+                        help="also print hybrid nDCG@10 for these semantic ratios")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default=None)
+    args = parser.parse_args()
+    settings = Settings.from_env(base=ROOT)
+    if args.precision:
+        settings = replace(settings, embedding_precision=args.precision)
+    queries = load_dev_set(args.dev)
+    svc = eval_services(settings, args.content)
+    print(f"{len(queries)} queries, {svc.index.count()} documents, model {svc.semantic.status().model}, "
+          f"hybrid semantic ratio {settings.semantic_ratio}\n")
+    table({mode: evaluate(queries, ranker(svc, mode, None)) for mode in MODES})
+    if args.ratios:
+        print("hybrid by semantic ratio:  ratio  nDCG@10  recall@10  MRR")
+        for ratio in args.ratios:
+            s = evaluate(queries, ranker(svc, "hybrid", ratio))["all"]
+            print(f"{'':26}{ratio:5.2f}  {s.ndcg:7.3f}  {s.recall:9.3f}  {s.mrr:5.3f}")
+    svc.close()
+
+
+if __name__ == "__main__":
+    main()
