@@ -8,6 +8,7 @@ import sys
 import click
 
 from wijkwijzer.config import Settings, SettingsError
+from wijkwijzer.domain.matching import HelpRequest, request_from_json
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.services import Services
 
@@ -60,15 +61,19 @@ def index(full: bool) -> None:
 @main.command()
 @click.option("--strict", is_flag=True, help="Also exit 1 when there are only warnings.")
 def check(strict: bool) -> None:
-    """Validate every case study and print one `path:line: field: message` line per problem.
+    """Validate every case study and pool member; print one `path:line: field: message` line per problem.
 
-    Exits 1 when a file has an error (it would not be indexed); warnings (unknown fields or taxonomy values)
-    are printed but only fail with --strict.
+    Exits 1 when a file has an error (it would not be indexed, or the member not matched); warnings (unknown
+    fields, taxonomy values, provinces or municipalities) are printed but only fail with --strict.
 
     Example: wijkwijzer check
     """
-    services = Services.build(_settings())
+    from dataclasses import replace
+
+    settings = _settings()
+    services = Services.build(settings)
     problems = services.knowledge.check()
+    problems += [replace(p, path=f"{settings.experts_dir.name}/{p.path}") for p in services.pool.check()]
     for problem in problems:
         click.echo(problem.format())
     errors = sum(p.severity == "error" for p in problems)
@@ -115,6 +120,75 @@ def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
         for n, hit in enumerate(response.hits, 1):
             click.echo(f"{n:>2}. {hit.title}  [{hit.slug}]  score {hit.score}")
     services.close()
+
+
+@main.command("match")
+@click.argument("text", required=False)
+@click.option("--municipality", help="The requesting municipality (for a single request).")
+@click.option("--kind", type=click.Choice(["expertpool", "flexpool", "vraagbaak", "weet ik niet"]),
+              default="weet ik niet", show_default=True, help="The pool asked for.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="Desired start, YYYY-MM-DD.")
+@click.option("--months", type=click.IntRange(1, 60), help="Duration in months.")
+@click.option("--hours", type=click.FloatRange(0.5, 40), help="Hours per week wanted.")
+@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"),
+              help="JSON lines, one request per line: {\"id\",\"municipality\",\"request\",...}; '-' is stdin.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (always JSON lines with --input).")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 20), help="Matches per request.")
+def match_command(text, municipality, kind, start, months, hours, input_file, as_json, limit) -> None:
+    """Suggest pool members for a help request, with the reasons, and three related case studies.
+
+    One request from the arguments, or many from a JSON-lines file (one answer line per request line, in
+    order; a bad line answers {"id", "error"} and the rest go on). The model loads once for the whole file.
+
+    Example: wijkwijzer match "twee projectleiders voor de sloop-nieuwbouw" --municipality Schiedam
+    """
+    from wijkwijzer.expertise import BadRequest
+
+    services = Services.build(_settings())
+    services.sync()
+    services.refresh_semantic()
+    if input_file is None:
+        if not text or not municipality:
+            raise click.UsageError("geef een hulpvraag en --municipality, of --input bestand.jsonl")
+        request = HelpRequest(municipality=municipality, text=text, kind=kind, start=start.date() if start else None,
+                              months=months, hours_per_week=hours)
+        try:
+            answer = services.match(request, limit=limit)
+        except BadRequest as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2) if as_json else _format_match(answer))
+        services.close()
+        return
+    failed = 0
+    for number, line in enumerate(input_file, 1):
+        if not line.strip():
+            continue
+        request_id: object = number  # lines without an id are known by their line number
+        try:
+            data = json.loads(line)
+            if isinstance(data, dict):
+                request_id = data.get("id", number)
+            answer = {"id": request_id, **services.match(request_from_json(data), limit=limit)}
+        except (ValueError, BadRequest) as exc:  # json.JSONDecodeError is a ValueError
+            failed += 1
+            answer = {"id": request_id, "error": f"regel {number}: {exc}"}
+        click.echo(json.dumps(answer, ensure_ascii=False))
+    services.close()
+    if failed:
+        click.echo(f"{failed} aanvragen konden niet worden gekoppeld.", err=True)
+        sys.exit(1)
+
+
+def _format_match(answer: dict) -> str:
+    lines = [f"Pool: {answer['pool']} ({answer['routing_reason']})"]
+    for n, m in enumerate(answer["matches"], 1):
+        lines.append(f"{n}. {m['name']} ({m['role']}), score {m['score']}")
+        lines.extend(f"     - {reason}" for reason in m["reasons"])
+    if not answer["matches"]:
+        lines.append("Geen beschikbaar poollid gevonden.")
+    if answer["cases"]:
+        lines.append("Praktijkvoorbeelden: " + "; ".join(c["title"] for c in answer["cases"]))
+    return "\n".join(lines)
 
 
 @main.group()

@@ -12,6 +12,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
+from wijkwijzer.domain.matching import HelpRequest, MatchResult
+from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.fulltext import FulltextIndex
@@ -36,6 +38,7 @@ class Services:
     index: FulltextIndex
     knowledge: KnowledgeBase
     semantic: SemanticIndex
+    pool: ExpertPool
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -53,7 +56,8 @@ class Services:
         if embedder is None:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(store, embedder, reason)
-        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic)
+        pool = ExpertPool(settings.experts_dir, store, lambda: knowledge.taxonomy, embedder)
+        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool)
 
     # -- search --------------------------------------------------------------------------------------------
     def default_mode(self) -> str:
@@ -119,6 +123,16 @@ class Services:
             "semantic": self.semantic.status().to_dict(),
         }
 
+    # -- matching ------------------------------------------------------------------------------------------
+    def match(self, request: HelpRequest, limit: int = 5) -> dict:
+        """Matches for one help request, with the three most relevant case studies, as the API answers them.
+
+        Raises expertise.BadRequest (naming the field) for a municipality or theme we do not know.
+        """
+        result = self.pool.match(request, limit=limit)
+        cases = self.search(SearchRequest(text=request.text, per_page=3)).hits
+        return match_answer(result, cases)
+
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
         """Bring the index in line with the content folder."""
@@ -171,6 +185,18 @@ class Services:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         self.index.close()
+
+
+def match_answer(result: MatchResult, cases: list) -> dict:
+    """The JSON shape of a match: pool, routing reason, matches with reasons, suggested case studies."""
+    return {
+        "pool": result.routing.pool,
+        "routing_reason": result.routing.reason,
+        "roles": [{"role": role, "count": count} for role, count in result.roles],
+        "matches": [m.to_dict() for m in result.matches],
+        "excluded": [{"id": member, "reason": reason} for member, reason in sorted(result.excluded.items())],
+        "cases": [{"slug": hit.slug, "title": hit.title, "summary": hit.summary} for hit in cases],
+    }
 
 
 def make_embedder(settings: Settings) -> tuple[Embedder | None, str | None]:

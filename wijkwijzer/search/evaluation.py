@@ -53,6 +53,11 @@ def recall(ranking: list[str], relevant: dict[str, int], k: int = CUTOFF) -> flo
     return len(set(ranking[:k]) & set(relevant)) / len(relevant) if relevant else 0.0
 
 
+def precision(ranking: list[str], relevant: dict[str, int], k: int) -> float:
+    """Share of the first k places taken by relevant items (any grade); empty places count as misses."""
+    return len([slug for slug in ranking[:k] if slug in relevant]) / k
+
+
 def reciprocal_rank(ranking: list[str], relevant: dict[str, int]) -> float:
     """1 / rank of the first relevant document (any grade), 0 when none is found."""
     return next((1 / (i + 1) for i, slug in enumerate(ranking) if slug in relevant), 0.0)

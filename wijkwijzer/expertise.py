@@ -1,0 +1,207 @@
+"""The pool folder, kept current, and matching requests against it with the search embedder.
+
+Ties the pure matcher (`domain/matching.py`) to the files in `experts/`, the SQLite vector cache and the
+embedding model. The web app and the CLI reach it through `Services.pool`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from wijkwijzer.domain.gemeenten import Gemeenten, load_gemeenten
+from wijkwijzer.domain.matching import (
+    DEFAULT_HOURS,
+    Assignment,
+    HelpRequest,
+    MatchResult,
+    assign_batch,
+    assign_greedy,
+    lexical_similarity,
+    match,
+    terms,
+)
+from wijkwijzer.domain.pool import PoolMember, read_pool
+from wijkwijzer.domain.problems import Problem
+from wijkwijzer.domain.taxonomy import Taxonomy
+from wijkwijzer.knowledge import iter_content_files
+from wijkwijzer.search.semantic import Embedder
+from wijkwijzer.storage import Store
+
+SYNONYMS_FILE = "_synonyms.yml"
+
+
+class BadRequest(ValueError):
+    """A help request the matcher cannot take; the message names the field and what is allowed."""
+
+
+@dataclass
+class PoolState:
+    """The members read at one signature of the folder, and the problems found."""
+
+    signature: tuple
+    members: list[PoolMember]
+    problems: list[Problem]
+    synonyms: list[list[str]]
+
+
+class ExpertPool:
+    """Members from `experts/`, re-read when a file changes; their profile vectors cached like passages."""
+
+    def __init__(self, experts_dir: Path, store: Store, taxonomy: Callable[[], Taxonomy],
+                 embedder: Embedder | None, check_interval: float = 2.0) -> None:
+        self.experts_dir = Path(experts_dir)
+        self.store = store
+        self._taxonomy = taxonomy  # the content folder's taxonomy, which editors may change while we run
+        self.embedder = embedder
+        self.gemeenten: Gemeenten = load_gemeenten()
+        self.check_interval = check_interval
+        self._checked = 0.0
+        self._matrix: tuple[str, list[PoolMember], np.ndarray] | None = None
+        self._state: PoolState | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The current taxonomy (themes are validated against it)."""
+        return self._taxonomy()
+
+    def _signature(self) -> tuple:
+        synonyms = self.experts_dir / SYNONYMS_FILE
+        extra = (synonyms.stat().st_mtime_ns, synonyms.stat().st_size) if synonyms.is_file() else None
+        files = tuple((name, signature) for name, (_, signature) in iter_content_files(self.experts_dir).items())
+        return (id(self.taxonomy), extra, files)
+
+    def state(self) -> PoolState:
+        """The current members. The folder is scanned at most every `check_interval` seconds (a scan stats every
+        file) and re-read only when a file was added, changed or removed."""
+        with self._lock:
+            now = time.monotonic()
+            if self._state is not None and now - self._checked < self.check_interval:
+                return self._state
+            self._checked = now
+            signature = self._signature()
+            if self._state is None or self._state.signature != signature:
+                members, problems = read_pool(self.experts_dir, self.taxonomy, self.gemeenten)
+                synonyms, more = self._read_synonyms()
+                self._state = PoolState(signature, members, [*problems, *more], synonyms)
+            return self._state
+
+    def _read_synonyms(self) -> tuple[list[list[str]], list[Problem]]:
+        path = self.experts_dir / SYNONYMS_FILE
+        if not path.is_file():
+            return [], []
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            groups = [[str(w) for w in group] for group in data.get("synonyms", [])]
+        except (yaml.YAMLError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            return [], [Problem(SYNONYMS_FILE, 1, "synonyms", f"niet leesbaar ({exc}); verwacht synonyms: een lijst "
+                                "van lijsten, bijvoorbeeld [[huurachterstand, betalingsachterstand]]")]
+        return groups, []
+
+    def check(self) -> list[Problem]:
+        """Problems of every member file and of the synonyms file (paths relative to the experts folder)."""
+        return self.state().problems
+
+    def members(self) -> list[PoolMember]:
+        """Every valid member."""
+        return self.state().members
+
+    # -- requests ----------------------------------------------------------------------------------------
+    def normalise_request(self, request: HelpRequest) -> HelpRequest:
+        """The official municipality name and its province; a clear error for a municipality we do not know."""
+        name = self.gemeenten.find(request.municipality)
+        if name is None:
+            hint = self.gemeenten.closest(request.municipality)
+            raise BadRequest(f"municipality: onbekende gemeente '{request.municipality}'"
+                             + (f"; bedoelt u '{hint}'?" if hint else ""))
+        themes = []
+        for theme in request.themes:
+            key = self.taxonomy.resolve("themes", theme)
+            if key is None:
+                raise BadRequest(f"themes: onbekend thema '{theme}'; toegestaan: {', '.join(self.taxonomy.themes)}")
+            themes.append(key)
+        return replace(request, municipality=name, province=self.gemeenten.province_of(name), themes=tuple(themes))
+
+    def profile_matrix(self, members: list[PoolMember]) -> np.ndarray:
+        """Profile vectors in member order; only profiles never seen before are embedded (cached by text hash)."""
+        assert self.embedder is not None
+        model = self.embedder.model_id
+        if self._matrix is not None and self._matrix[0] == model and self._matrix[1] is members:
+            return self._matrix[2]  # the same list of members as last time: the state did not change
+        keyed = [hashlib.sha256(m.profile_text().encode()).hexdigest()[:32] for m in members]
+        known = self.store.vectors(model, keyed)
+        missing = {digest: m for digest, m in zip(keyed, members, strict=True) if digest not in known}
+        if missing:
+            vectors = self.embedder.embed([m.profile_text() for m in missing.values()], "passage")
+            fresh = dict(zip(missing, vectors, strict=True))
+            self.store.put_vectors(model, fresh)
+            known.update(fresh)
+        matrix = np.stack([known[d] for d in keyed]).astype(np.float32) if keyed else np.zeros((0, 1), np.float32)
+        self._matrix = (model, members, matrix)
+        return matrix
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        """Request vectors, cached by text hash: a request is embedded once, when it arrives, not again for every
+        batch assignment that reconsiders it."""
+        assert self.embedder is not None
+        model = self.embedder.model_id + "#query"
+        keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
+        known = self.store.vectors(model, keys)
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+        if missing:
+            vectors = self.embedder.embed([t for _, t in missing], "query")
+            fresh = {k: v for (k, _), v in zip(missing, vectors, strict=True)}
+            self.store.put_vectors(model, fresh)
+            known.update(fresh)
+        return np.stack([known[k] for k in keys])
+
+    def similarities(self, texts: list[str], members: list[PoolMember]) -> list[dict[str, float]]:
+        """Per text the cosine to each profile with the search embedder, or term overlap without a model."""
+        if self.embedder is None or not members:
+            profiles = [terms(m.profile_text()) for m in members]
+            return [{m.id: lexical_similarity(terms(t), p) for m, p in zip(members, profiles, strict=True)}
+                    for t in texts]
+        matrix = self.profile_matrix(members)
+        queries = self.query_vectors(texts)
+        sims = queries @ matrix.T
+        ids = [m.id for m in members]
+        return [dict(zip(ids, row.tolist(), strict=True)) for row in sims]
+
+    def match(self, request: HelpRequest, booked: Mapping[str, float] | None = None, limit: int = 5,
+              today: dt.date | None = None) -> MatchResult:
+        """Route, exclude and rank pool members for one request (see domain/matching.py)."""
+        if not request.text.strip():
+            raise BadRequest("request: beschrijf de hulpvraag")
+        return self.match_many([request], booked, limit, today)[0]
+
+    def match_many(self, requests: list[HelpRequest], booked: Mapping[str, float] | None = None, limit: int = 5,
+                   today: dt.date | None = None) -> list[MatchResult]:
+        """`match` for many requests, embedding them in one batch."""
+        requests = [self.normalise_request(r) for r in requests]
+        state = self.state()
+        labels = {key: self.taxonomy.label("themes", key) for key in self.taxonomy.themes}
+        sims = self.similarities([r.text for r in requests], state.members)
+        return [match(r, state.members, s, booked=booked, today=today, synonyms=state.synonyms, limit=limit,
+                      theme_labels=labels) for r, s in zip(requests, sims, strict=True)]
+
+    def assign(self, requests: list[HelpRequest], booked: Mapping[str, float] | None = None,
+               today: dt.date | None = None, candidates: int = 20) -> tuple[list[MatchResult], Assignment, Assignment]:
+        """Assign all open requests at once: each request's `candidates` best eligible members go into an integer
+        programme that maximises the total score under every member's free hours. Returns the matches, the
+        optimal assignment and the greedy one (for comparison)."""
+        booked = booked or {}
+        results = self.match_many(requests, booked, limit=candidates, today=today)
+        options = [[(m.id, m.score) for m in result.matches] for result in results]
+        hours = [r.hours_per_week or DEFAULT_HOURS[result.routing.pool] for r, result in zip(requests, results,
+                                                                                            strict=True)]
+        free = {m.id: m.hours_per_week - booked.get(m.id, 0.0) for m in self.members()}
+        return results, assign_batch(options, hours, free), assign_greedy(options, hours, free)
