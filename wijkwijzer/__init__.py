@@ -25,6 +25,9 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
         TESTING=settings.testing,
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as the session: a long form must not expire
     )
     app.json.ensure_ascii = False
     services = Services.build(settings)
@@ -38,10 +41,18 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
         services.start_watching()
         services.start_semantic()
 
-    from wijkwijzer.web import api, errors, site
+    from flask_wtf.csrf import CSRFProtect
 
+    from wijkwijzer.web import api, coordinator, errors, helpdesk, site
+
+    csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
+    app.register_blueprint(helpdesk.bp)
+    app.register_blueprint(coordinator.bp)
     app.register_blueprint(api.bp)
+    # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,
+    # which a cross-site form cannot send; it needs no form token.
+    csrf.exempt(api.bp)
     errors.register(app)
     site.register_template_helpers(app)
     return app

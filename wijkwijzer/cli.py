@@ -192,6 +192,28 @@ def _format_match(answer: dict) -> str:
 
 
 @main.group()
+def user() -> None:
+    """Coordinator accounts (for the request queue and POST /api/v1/match)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", default="", help="Full name shown in the history of requests.")
+@click.password_option(help="Asked for when not given; at least 12 characters.")
+def user_add(username: str, name: str, password: str) -> None:
+    """Create a coordinator account, or set a new password for an existing one.
+
+    Example: wijkwijzer user add jdevries --name "Jan de Vries"
+    """
+    if len(password) < 12:
+        raise click.BadParameter("gebruik ten minste 12 tekens", param_hint="--password")
+    services = Services.build(_settings())
+    services.requests.add_user(username, name or username, password)
+    services.close()
+    click.echo(f"Account '{username}' opgeslagen.")
+
+
+@main.group()
 def model() -> None:
     """Install and check the embedding model used for semantic search."""
 

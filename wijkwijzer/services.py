@@ -5,6 +5,7 @@ The web app and the CLI both get a `Services` and call its methods; neither buil
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -12,7 +13,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
-from wijkwijzer.domain.matching import HelpRequest, MatchResult
+from wijkwijzer.domain.helprequests import FormResult, to_help_request, validate_form
+from wijkwijzer.domain.matching import DEFAULT_HOURS, HelpRequest, MatchResult, period
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.search.analysis import dutch_lexicon
@@ -20,6 +22,7 @@ from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import Embedder, SemanticIndex, SentenceTransformerEmbedder
 from wijkwijzer.storage import Store
+from wijkwijzer.storage_requests import RequestStore
 
 log = logging.getLogger(__name__)
 MODES = ("keyword", "semantic", "hybrid")
@@ -39,6 +42,7 @@ class Services:
     knowledge: KnowledgeBase
     semantic: SemanticIndex
     pool: ExpertPool
+    requests: RequestStore
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -57,7 +61,8 @@ class Services:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(store, embedder, reason)
         pool = ExpertPool(settings.experts_dir, store, lambda: knowledge.taxonomy, embedder)
-        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool)
+        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
+                   requests=RequestStore(store))
 
     # -- search --------------------------------------------------------------------------------------------
     def default_mode(self) -> str:
@@ -132,6 +137,42 @@ class Services:
         result = self.pool.match(request, limit=limit)
         cases = self.search(SearchRequest(text=request.text, per_page=3)).hits
         return match_answer(result, cases)
+
+    def submit_request(self, form: dict, today: dt.date | None = None) -> tuple[FormResult, str | None]:
+        """Validate and store a help request from the public form; the token is for the submitter's status link."""
+        result = validate_form(form, self.pool.gemeenten, self.knowledge.taxonomy, today or dt.date.today())
+        if result.data is None:
+            return result, None
+        _, token = self.requests.submit(result.data)
+        return result, token
+
+    def suggestions(self, request_id: int, limit: int = 5, today: dt.date | None = None) -> dict:
+        """Explained matches for a stored request, counting the hours members are already booked for."""
+        row = self.requests.get(request_id)
+        if row is None:
+            raise KeyError(request_id)
+        request = to_help_request(row)
+        today = today or dt.date.today()
+        start, _ = period(request, today)
+        # A member linked to this very request is not 'booked' against it when a coordinator reconsiders.
+        booked = self.requests.booked_hours(start)
+        for own in self.requests.assignments(request_id):
+            booked[own["member_id"]] = booked.get(own["member_id"], 0.0) - own["hours_per_week"]
+        result = self.pool.match(request, booked=booked, limit=limit, today=today)
+        cases = self.search(SearchRequest(text=request.text, per_page=3)).hits
+        return match_answer(result, cases)
+
+    def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None) -> None:
+        """Link a member to a request for the hours and period it asks (KeyError for an unknown member)."""
+        row = self.requests.get(request_id)
+        members = {m.id: m for m in self.pool.members()}
+        if row is None or member_id not in members:
+            raise KeyError(member_id if row else request_id)
+        request = to_help_request(row)
+        pool = members[member_id].pool
+        start, end = period(request, today or dt.date.today())
+        hours = request.hours_per_week or DEFAULT_HOURS[pool]
+        self.requests.assign(request_id, member_id, hours, start, end, actor)
 
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:

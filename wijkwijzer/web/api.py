@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request, session, url_for
 
+from wijkwijzer.domain.matching import request_from_json
+from wijkwijzer.expertise import BadRequest
 from wijkwijzer.services import UnknownMode
 from wijkwijzer.web.params import BadParameter, search_request, services
 
@@ -80,3 +82,31 @@ def status():
 def not_found(anything: str):
     """Unknown API paths answer JSON, not the HTML 404 page."""
     abort(404)
+
+
+def _coordinator() -> dict | None:
+    """The logged-in coordinator: by session cookie, or by HTTP Basic credentials for scripts."""
+    if session.get("user"):
+        return session["user"]
+    auth = request.authorization
+    if auth and auth.type == "basic" and auth.username and auth.password:
+        return services().requests.check_user(auth.username, auth.password)
+    return None
+
+
+@bp.post("/match")
+def match():
+    """`POST /api/v1/match` (coordinators): routing, explained matches and three case studies for a request."""
+    if _coordinator() is None:
+        response = _error(401, "log in als coördinator (sessie of HTTP Basic)")
+        response.headers["WWW-Authenticate"] = 'Basic realm="Wijkwijzer", charset="UTF-8"'
+        return response
+    if not request.is_json:
+        return _error(415, "stuur JSON met Content-Type: application/json")
+    data = request.get_json(silent=True)
+    try:
+        help_request = request_from_json(data)
+        answer = services().match(help_request, limit=5)
+    except (ValueError, BadRequest) as exc:
+        return _error(400, str(exc))
+    return jsonify(answer)

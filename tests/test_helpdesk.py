@@ -1,0 +1,176 @@
+"""Help requests end to end: the public form, the status link, coordinator pages, assignments, the match API."""
+
+import base64
+import datetime as dt
+import re
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
+from wijkwijzer import create_app
+
+FORM = {
+    "municipality": "Schiedam", "contact_name": "Jan Jansen", "email": "j.jansen@schiedam.nl",
+    "role": "Programmamanager wijkaanpak", "kind": "weet ik niet", "hours_per_week": "16", "months": "12",
+    "question": "Voor de sloop-nieuwbouw van 300 portiekwoningen in Nieuwland zoeken we tijdelijk twee "
+                "projectleiders en een planeconoom, zestien uur per week.",
+}
+
+
+@pytest.fixture
+def app(tmp_path):
+    from dataclasses import replace
+
+    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
+    app = create_app(settings, watch=False)
+    app.extensions["wijkwijzer"].requests.add_user("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
+    yield app
+    app.extensions["wijkwijzer"].close()
+
+
+def token(client, path="/hulpvraag") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def submit(client, **changes):
+    return client.post("/hulpvraag", data={**FORM, "csrf_token": token(client), **changes})
+
+
+def login(client):
+    response = client.post("/coordinator/inloggen", data={"username": "coord", "password": "lang-genoeg-wachtwoord",
+                                                          "csrf_token": token(client, "/coordinator/inloggen")})
+    assert response.status_code == 302
+
+
+def test_form_is_plain_dutch_and_asks_only_what_is_needed(app):
+    html = app.test_client().get("/hulpvraag").get_data(as_text=True)
+    assert '<html lang="nl">' in html and "persoonsgegevens van inwoners" in html
+    form = html.split('class="stacked-form"', 1)[1].split("</form>", 1)[0]
+    names = set(re.findall(r'name="([a-z_]+)"', form)) - {"csrf_token"}
+    assert names == {"municipality", "focus_area", "contact_name", "email", "role", "question", "themes", "kind",
+                     "start", "months", "hours_per_week"}
+    assert "Utrechtse Heuvelrug" in html and "Den Haag" in html  # the municipalities, as data
+
+
+def test_bad_input_gets_specific_messages_and_keeps_what_was_typed(app):
+    client = app.test_client()
+    response = submit(client, municipality="Atlantis", email="geen-adres", hours_per_week="90",
+                      question="BSN 123456789 van mevrouw, geboren op 12-03-1970, heeft hulp nodig bij schulden.")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Kies een Nederlandse gemeente" in html and "geldig e-mailadres" in html
+    assert "van 1 tot en met 40" in html and "persoonsgegevens van inwoners" in html
+    assert 'aria-invalid="true"' in html and 'href="#veld-email"' in html
+    assert 'value="Jan Jansen"' in html  # nothing typed is lost
+    assert app.extensions["wijkwijzer"].requests.queue() == []
+
+
+def test_form_without_csrf_token_is_refused(app):
+    assert app.test_client().post("/hulpvraag", data=FORM).status_code == 400
+
+
+def test_submitted_request_is_followed_by_its_link(app):
+    client = app.test_client()
+    response = submit(client)
+    assert response.status_code == 303
+    link = response.headers["Location"]
+    page = client.get(link)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Uw aanvraag is verstuurd" in html and "nieuw" in html
+    assert "j.jansen@schiedam.nl" not in html and page.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/hulpvraag/status/" + "x" * 32).status_code == 404
+    stored = app.extensions["wijkwijzer"].store.db.execute("SELECT token_hash FROM help_requests").fetchone()[0]
+    assert link.split("/")[-1].split("?")[0] not in stored  # only a hash of the token is kept
+
+
+def test_coordinator_pages_need_a_login(app):
+    client = app.test_client()
+    response = client.get("/coordinator/")
+    assert response.status_code == 302 and "/coordinator/inloggen" in response.headers["Location"]
+    bad = client.post("/coordinator/inloggen", data={"username": "coord", "password": "fout",
+                                                     "csrf_token": token(client, "/coordinator/inloggen")})
+    assert bad.status_code == 401 and "klopt niet" in bad.get_data(as_text=True)
+    outside = client.post("/coordinator/inloggen?volgende=https://evil.example/",
+                          data={"username": "coord", "password": "lang-genoeg-wachtwoord",
+                                "csrf_token": token(client, "/coordinator/inloggen")})
+    assert outside.headers["Location"] == "/coordinator/"
+
+
+def test_request_shows_up_for_a_coordinator_with_explained_matches(app):
+    client = app.test_client()
+    submit(client)
+    login(client)
+    queue = client.get("/coordinator/").get_data(as_text=True)
+    assert "Schiedam" in queue and "nieuw" in queue
+    request_id = int(re.search(r"/coordinator/aanvraag/(\d+)", queue).group(1))
+    html = client.get(f"/coordinator/aanvraag/{request_id}").get_data(as_text=True)
+    assert "Route: <strong>flexpool</strong>" in html
+    assert "Rol: Projectleider" in html and "u/week beschikbaar" in html
+    assert "j.jansen@schiedam.nl" in html and "Praktijkvoorbeelden bij deze vraag" in html
+
+
+def test_assign_reassign_decline_and_history(app):
+    svc = app.extensions["wijkwijzer"]
+    client = app.test_client()
+    submit(client)
+    login(client)
+    request_id = svc.requests.queue()[0]["id"]
+    first = svc.suggestions(request_id)["matches"][0]["id"]
+    csrf = token(client, f"/coordinator/aanvraag/{request_id}")
+    client.post(f"/coordinator/aanvraag/{request_id}/koppelen", data={"member_id": first, "csrf_token": csrf})
+    assert svc.requests.get(request_id)["status"] == "gekoppeld"
+    member = next(m for m in svc.pool.members() if m.id == first)
+    start = dt.date.fromisoformat(svc.requests.assignments(request_id)[0]["start"])
+    assert svc.requests.booked_hours(start)[first] == 16.0
+    # A second request for the same period no longer sees that member with all hours free.
+    submit(client)
+    other = svc.requests.queue("nieuw")[0]["id"]
+    listed = {m["id"]: m for m in svc.suggestions(other, limit=20)["matches"]}
+    if member.hours_per_week <= 16:
+        assert first not in listed
+    else:
+        assert f"{member.hours_per_week - 16:g} u/week beschikbaar" in " ".join(listed[first]["reasons"])
+    second = next(m["id"] for m in svc.suggestions(request_id)["matches"] if m["id"] != first)
+    client.post(f"/coordinator/aanvraag/{request_id}/koppelen", data={"member_id": second, "csrf_token": csrf})
+    assert [a["member_id"] for a in svc.requests.assignments(request_id)] == [second]  # reassigned
+    no_reason = client.post(f"/coordinator/aanvraag/{request_id}/status",
+                            data={"status": "afgewezen", "note": "", "csrf_token": csrf}, follow_redirects=True)
+    assert "Geef een reden op" in no_reason.get_data(as_text=True)
+    client.post(f"/coordinator/aanvraag/{request_id}/status", data={"status": "afgerond", "csrf_token": csrf})
+    assert svc.requests.get(request_id)["status"] == "afgerond" and svc.requests.assignments(request_id) == []
+    refused = client.post(f"/coordinator/aanvraag/{request_id}/status",
+                          data={"status": "in behandeling", "csrf_token": csrf}, follow_redirects=True)
+    assert "Kan niet" in refused.get_data(as_text=True)
+    history = [(e["status"], e["actor"]) for e in svc.requests.history(request_id)]
+    assert history == [("nieuw", "aanvrager"), ("gekoppeld", "coord"), ("gekoppeld", "coord"),
+                       ("afgerond", "coord")]
+    assert "Capaciteit per poollid" in client.get("/coordinator/capaciteit").get_data(as_text=True)
+
+
+def test_match_api_for_coordinators(app):
+    client = app.test_client()
+    body = {"municipality": "Rotterdam", "request": "Welke termijn geldt voor bezwaar tegen een besluit over "
+                                                    "bijzondere bijstand?"}
+    assert client.post("/api/v1/match", json=body).status_code == 401
+    auth = {"Authorization": "Basic " + base64.b64encode(b"coord:lang-genoeg-wachtwoord").decode()}
+    data = client.post("/api/v1/match", json=body, headers=auth).get_json()
+    assert data["pool"] == "vraagbaak" and data["routing_reason"]
+    assert {"id", "name", "pool", "score", "reasons"} <= set(data["matches"][0]) and len(data["cases"]) == 3
+    bad = client.post("/api/v1/match", json={"municipality": "Rotterdam"}, headers=auth)
+    assert bad.status_code == 400 and "request" in bad.get_json()["error"]
+    wrong_type = client.post("/api/v1/match", data="x", headers={**auth, "Content-Type": "text/plain"})
+    assert wrong_type.status_code == 415
+
+
+def test_user_add_command(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from wijkwijzer.cli import main
+
+    monkeypatch.setenv("WIJKWIJZER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WIJKWIJZER_CONTENT_DIR", str(SAMPLE_CONTENT))
+    short = CliRunner().invoke(main, ["user", "add", "piet", "--password", "kort"])
+    assert short.exit_code == 2 and "12 tekens" in short.output
+    ok = CliRunner().invoke(main, ["user", "add", "piet", "--password", "een-lang-wachtwoord"])
+    assert ok.exit_code == 0 and "opgeslagen" in ok.output

@@ -1,0 +1,133 @@
+"""Coordinator pages behind a login: the request queue, explained matches, assign / decline / reassign,
+capacity per member, and each request's history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+
+from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, TransitionError
+from wijkwijzer.web.params import services
+
+bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
+
+
+def login_required(view):
+    """Send visitors who are not logged in to the login page (and back afterwards)."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        user = session.get("user")
+        if not user:
+            return redirect(url_for("coordinator.login", volgende=request.full_path.rstrip("?")))
+        g.user = user
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.route("/inloggen", methods=["GET", "POST"])
+def login():
+    """Log in with a coordinator account (made with `wijkwijzer user add`)."""
+    error = None
+    if request.method == "POST":
+        account = services().requests.check_user(request.form.get("username", "").strip(),
+                                                 request.form.get("password", ""))
+        if account:
+            session.clear()
+            session["user"] = account
+            target = request.args.get("volgende", "")
+            # Only our own coordinator pages: never an open redirect to another site.
+            return redirect(target if target.startswith("/coordinator") else url_for("coordinator.queue"))
+        error = "Gebruikersnaam of wachtwoord klopt niet."
+    return render_template("coordinator/login.html", error=error), 401 if error else 200
+
+
+@bp.post("/uitloggen")
+def logout():
+    """End the session."""
+    session.clear()
+    return redirect(url_for("site.home"))
+
+
+@bp.get("/")
+@login_required
+def queue():
+    """All requests, open ones first, filterable by status."""
+    svc = services()
+    status = request.args.get("status") or None
+    if status and status not in STATUSES:
+        abort(404)
+    items = svc.requests.queue(status)
+    return render_template("coordinator/queue.html", items=items, status=status, statuses=STATUSES,
+                           counts=svc.requests.counts(), kinds=KIND_LABELS)
+
+
+@bp.get("/aanvraag/<int:request_id>")
+@login_required
+def detail(request_id: int):
+    """One request: contact, question, suggested matches with reasons, related cases, actions and history."""
+    svc = services()
+    item = svc.requests.get(request_id)
+    if item is None:
+        abort(404)
+    suggestions = svc.suggestions(request_id)
+    members = {m.id: m for m in svc.pool.members()}
+    return render_template(
+        "coordinator/request.html", item=item, suggestions=suggestions, history=svc.requests.history(request_id),
+        assignments=svc.requests.assignments(request_id), members=members, kinds=KIND_LABELS,
+        next_statuses=TRANSITIONS[item["status"]], taxonomy=svc.knowledge.taxonomy,
+    )
+
+
+@bp.post("/aanvraag/<int:request_id>/koppelen")
+@login_required
+def assign(request_id: int):
+    """Link the chosen member (a second link replaces the first: reassign)."""
+    svc = services()
+    member_id = request.form.get("member_id", "")
+    try:
+        svc.assign(request_id, member_id, actor=g.user["username"])
+        flash(f"Gekoppeld aan {member_id}.", "success")
+    except KeyError:
+        abort(404)
+    except TransitionError as exc:
+        flash(f"Koppelen kan niet: {exc}.", "error")
+    return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+
+
+@bp.post("/aanvraag/<int:request_id>/status")
+@login_required
+def change_status(request_id: int):
+    """Take a request in hand, decline it (with a reason) or close it."""
+    svc = services()
+    status = request.form.get("status", "")
+    note = request.form.get("note", "").strip()[:500]
+    if status not in STATUSES:
+        abort(400)
+    if status not in (IN_PROGRESS, DONE) and not note:
+        flash("Geef een reden op.", "error")
+        return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    try:
+        svc.requests.set_status(request_id, status, g.user["username"], note)
+        flash(f"Status: {status}.", "success")
+    except KeyError:
+        abort(404)
+    except TransitionError as exc:
+        flash(f"Kan niet: {exc}.", "error")
+    return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+
+
+@bp.get("/capaciteit")
+@login_required
+def capacity():
+    """Booked and free hours per member for the coming six months."""
+    svc = services()
+    today = dt.date.today().replace(day=1)
+    months = [(today.replace(year=today.year + (today.month - 1 + i) // 12, month=(today.month - 1 + i) % 12 + 1))
+              for i in range(6)]
+    booked = [svc.requests.booked_hours(m) for m in months]
+    members = sorted(svc.pool.members(), key=lambda m: (m.pool, m.name))
+    return render_template("coordinator/capacity.html", members=members, months=months, booked=booked)
