@@ -174,3 +174,17 @@ def test_user_add_command(tmp_path, monkeypatch):
     assert short.exit_code == 2 and "12 tekens" in short.output
     ok = CliRunner().invoke(main, ["user", "add", "piet", "--password", "een-lang-wachtwoord"])
     assert ok.exit_code == 0 and "opgeslagen" in ok.output
+
+
+def test_batch_proposal_assigns_open_requests(app):
+    svc = app.extensions["wijkwijzer"]
+    client = app.test_client()
+    submit(client)
+    submit(client, question="Welke termijn geldt voor bezwaar tegen een besluit over de bijzondere bijstand?",
+           hours_per_week="", months="")
+    login(client)
+    html = client.get("/coordinator/verdelen").get_data(as_text=True)
+    pairs = re.findall(r'name="pair" value="([^"]+)"', html)
+    assert len(pairs) == 2 and "eerst-de-beste-verdeling" in html
+    client.post("/coordinator/verdelen", data={"pair": pairs, "csrf_token": token(client, "/coordinator/verdelen")})
+    assert {r["status"] for r in svc.requests.queue()} == {"gekoppeld"}

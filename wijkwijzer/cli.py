@@ -32,10 +32,11 @@ def main() -> None:
 @main.command()
 @click.option("--full", is_flag=True, help="Rebuild every document instead of only changed files.")
 def index(full: bool) -> None:
-    """Index the case studies in the content folder.
+    """Index the case studies in the content folder and read the pool members in the experts folder.
 
     Only files whose content changed are re-indexed; removed files leave the index. Files with errors are
-    reported and skipped (their previously indexed version stays).
+    reported and skipped (their previously indexed version stays). Embedding for semantic search and
+    matching happens in the background once the site runs.
 
     Example: wijkwijzer index --full
     """
@@ -55,6 +56,12 @@ def index(full: bool) -> None:
         f"{report.written} bijgewerkt, {report.removed} verwijderd, {report.documents} documenten in de index, "
         f"{len(report.errors)} bestanden met fouten."
     )
+    pool_problems = services.pool.check()
+    for problem in pool_problems:
+        click.echo(f"{services.settings.experts_dir.name}/{problem.format()}", err=True)
+    members = services.pool.members()
+    click.echo(f"{len(members)} poolleden gelezen, "
+               f"{sum(p.severity == 'error' for p in pool_problems)} bestanden met fouten.")
     services.close()
 
 

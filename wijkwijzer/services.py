@@ -174,15 +174,36 @@ class Services:
         hours = request.hours_per_week or DEFAULT_HOURS[pool]
         self.requests.assign(request_id, member_id, hours, start, end, actor)
 
+    def propose_batch(self, today: dt.date | None = None) -> dict:
+        """One proposal for all open requests (nieuw, in behandeling): the optimal assignment under the members'
+        free hours, with the greedy total beside it. Nothing is stored until a coordinator applies it."""
+        today = today or dt.date.today()
+        rows = self.requests.queue("nieuw") + self.requests.queue("in behandeling")
+        if not rows:
+            return {"rows": [], "optimal": 0.0, "greedy": 0.0}
+        requests = [to_help_request(row) for row in rows]
+        booked = self.requests.booked_hours(today)
+        results, optimal, greedy = self.pool.assign(requests, booked=booked, today=today)
+        names = {m.id: m for m in self.pool.members()}
+        proposal = []
+        for row, result, chosen in zip(rows, results, optimal.members, strict=True):
+            score = next((m.score for m in result.matches if m.id == chosen), None)
+            proposal.append({"request": row, "pool": result.routing.pool, "member": names.get(chosen),
+                             "score": score})
+        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total}
+
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
         """Bring the index in line with the content folder."""
         return self.knowledge.sync(**kwargs)
 
     def refresh_semantic(self) -> None:
-        """Bring the semantic index to the full-text index's generation (embeds new passages; slow)."""
+        """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
+        pool profiles that changed, so the first match does not wait for them."""
         if self.semantic.enabled:
             self.semantic.update(self.index.generation(), self.index.all_cases())
+            if self.semantic.ready and self.pool.embedder is not None:
+                self.pool.profile_matrix(self.pool.members())
 
     def start_semantic(self) -> None:
         """Keep the semantic index current in a daemon thread, so the site starts without waiting for the model."""

@@ -131,3 +131,28 @@ def capacity():
     booked = [svc.requests.booked_hours(m) for m in months]
     members = sorted(svc.pool.members(), key=lambda m: (m.pool, m.name))
     return render_template("coordinator/capacity.html", members=members, months=months, booked=booked)
+
+
+@bp.get("/verdelen")
+@login_required
+def batch():
+    """A proposal that assigns all open requests at once, maximising the total match score."""
+    return render_template("coordinator/batch.html", proposal=services().propose_batch())
+
+
+@bp.post("/verdelen")
+@login_required
+def apply_batch():
+    """Apply the pairs the coordinator kept ticked; each is checked again as it is stored."""
+    svc = services()
+    done, failed = 0, 0
+    for pair in request.form.getlist("pair"):
+        request_id, _, member_id = pair.partition(":")
+        try:
+            svc.assign(int(request_id), member_id, actor=g.user["username"])
+            done += 1
+        except (KeyError, ValueError, TransitionError):
+            failed += 1
+    flash(f"{done} aanvragen gekoppeld" + (f", {failed} niet (gewijzigd of onbekend)" if failed else "") + ".",
+          "error" if failed else "success")
+    return redirect(url_for("coordinator.queue"), code=303)
