@@ -88,14 +88,8 @@ def assign(request_id: int):
     """Link the chosen member (a second link replaces the first: reassign)."""
     svc = services()
     member_id = request.form.get("member_id", "")
-    try:
-        svc.assign(request_id, member_id, actor=g.user["username"])
-        flash(f"Gekoppeld aan {member_id}.", "success")
-    except KeyError:
-        abort(404)
-    except TransitionError as exc:
-        flash(f"Koppelen kan niet: {exc}.", "error")
-    return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    return _act(request_id, lambda: svc.assign(request_id, member_id, actor=g.user["username"]),
+                f"Gekoppeld aan {member_id}.")
 
 
 @bp.post("/aanvraag/<int:request_id>/status")
@@ -110,9 +104,15 @@ def change_status(request_id: int):
     if status not in (IN_PROGRESS, DONE) and not note:
         flash("Geef een reden op.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    return _act(request_id, lambda: svc.requests.set_status(request_id, status, g.user["username"], note),
+                f"Status: {status}.")
+
+
+def _act(request_id: int, action, done: str):
+    """Run a change, report it, and go back to the request (404 for an unknown request or member)."""
     try:
-        svc.requests.set_status(request_id, status, g.user["username"], note)
-        flash(f"Status: {status}.", "success")
+        action()
+        flash(done, "success")
     except KeyError:
         abort(404)
     except TransitionError as exc:

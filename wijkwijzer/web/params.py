@@ -21,41 +21,30 @@ def services() -> Services:
     return current_app.extensions["wijkwijzer"]
 
 
-def _int(args: MultiDict, name: str, default: int, low: int, high: int) -> int:
+def _number(args: MultiDict, name: str, default, low, high, kind: type = int):
+    """A number from the query string within [low, high]; BadParameter names the parameter and the range."""
     raw = args.get(name, "").strip()
     if not raw:
         return default
+    what = "een geheel getal" if kind is int else "een getal"
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise BadParameter(f"{name} moet een geheel getal zijn, niet '{raw[:20]}'") from None
+        raise BadParameter(f"{name} moet {what} van {low} tot en met {high} zijn, niet '{raw[:20]}'") from None
     if not low <= value <= high:
-        raise BadParameter(f"{name} moet tussen {low} en {high} liggen")
-    return value
-
-
-def _ratio(args: MultiDict) -> float | None:
-    raw = args.get("semantic_ratio", "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadParameter(f"semantic_ratio moet een getal van 0 tot en met 1 zijn, niet '{raw[:20]}'") from None
-    if not 0 <= value <= 1:
-        raise BadParameter("semantic_ratio moet een getal van 0 tot en met 1 zijn")
+        raise BadParameter(f"{name} moet {what} van {low} tot en met {high} zijn")
     return value
 
 
 def search_request(args: MultiDict, per_page: int, *, strict: bool) -> SearchRequest:
     """Read q, sort, page, limit, semantic_ratio and values per facet. `strict` raises; otherwise bad values reset."""
     try:
-        page = _int(args, "page", 1, 1, MAX_PAGE)
-        limit = _int(args, "limit", per_page, 1, MAX_LIMIT)
+        page = _number(args, "page", 1, 1, MAX_PAGE)
+        limit = _number(args, "limit", per_page, 1, MAX_LIMIT)
         sort = args.get("sort", "relevance") or "relevance"
         if sort not in SORTS:
             raise BadParameter(f"sort moet een van {', '.join(SORTS)} zijn")
-        ratio = _ratio(args)
+        ratio = _number(args, "semantic_ratio", None, 0, 1, float)
     except BadParameter:
         if strict:
             raise
