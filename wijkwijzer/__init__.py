@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, helpdesk, site
+    from wijkwijzer.web import api, coordinator, errors, helpdesk, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,
     # which a cross-site form cannot send; it needs no form token.
     csrf.exempt(api.bp)
+    security.register(app, settings)
     errors.register(app)
     site.register_template_helpers(app)
     return app

@@ -1,0 +1,80 @@
+"""Web defences: every non-public route is guarded, headers, rate limits, security.txt, CSRF."""
+
+import re
+
+import pytest
+
+from tests.conftest import SAMPLE_CONTENT, make_settings
+from wijkwijzer import create_app
+
+# Endpoints anyone may use. Anything else in the URL map must refuse a visitor who is not logged in.
+PUBLIC = {
+    "static", "security_txt", "site.home", "site.search", "site.case", "site.browse", "site.feed",
+    "helpdesk.form", "helpdesk.status", "helpdesk.privacy", "api.search", "api.case", "api.status",
+    "api.not_found", "coordinator.login", "coordinator.logout",
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    app = create_app(make_settings(tmp_path_factory.mktemp("security"), SAMPLE_CONTENT), watch=False)
+    yield app
+    app.extensions["wijkwijzer"].close()
+
+
+def test_every_non_public_route_is_guarded(app):
+    client = app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = False  # so that POSTs reach the guard instead of stopping at CSRF
+    guarded = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC:
+            continue
+        url = re.sub(r"<(?:int:)?[^>]+>", "1", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, json={} if rule.rule.startswith("/api/") else None)
+            if rule.rule.startswith("/api/"):
+                assert response.status_code == 401, (method, rule.rule)
+            else:
+                assert response.status_code == 302, (method, rule.rule, response.status_code)
+                assert "/coordinator/inloggen" in response.headers["Location"]
+            guarded += 1
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert guarded >= 8
+
+
+def test_security_headers_on_pages_and_api(app):
+    client = app.test_client()
+    for url in ("/", "/zoeken?q=schulden", "/hulpvraag", "/api/v1/search?q=wonen", "/bestaat-niet"):
+        headers = client.get(url).headers
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], url
+        assert "unsafe-inline" not in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"]
+    assert client.get("/coordinator/inloggen").headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" in client.get("/", base_url="https://localhost").headers
+
+
+def test_templates_have_no_inline_script_or_style(app):
+    from pathlib import Path
+
+    for template in (Path(app.root_path) / "web" / "templates").rglob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)|\sstyle=|\son[a-z]+=", text), template.name
+
+
+def test_security_txt(app):
+    response = app.test_client().get("/.well-known/security.txt")
+    assert response.status_code == 200 and "Contact: mailto:" in response.get_data(as_text=True)
+    assert "Expires: " in response.get_data(as_text=True)
+
+
+def test_login_is_throttled(tmp_path):
+    app = create_app(make_settings(tmp_path, SAMPLE_CONTENT), watch=False)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get("/coordinator/inloggen").get_data(as_text=True)).group(1)
+    codes = [client.post("/coordinator/inloggen", data={"username": "x", "password": "y", "csrf_token": token}
+                         ).status_code for _ in range(11)]
+    assert codes[:10] == [401] * 10 and codes[10] == 429
+    assert "te veel verzoeken" in client.post("/coordinator/inloggen", data={"csrf_token": token}
+                                              ).get_data(as_text=True)
+    app.extensions["wijkwijzer"].close()
