@@ -188,3 +188,29 @@ def test_batch_proposal_assigns_open_requests(app):
     assert len(pairs) == 2 and "eerst-de-beste-verdeling" in html
     client.post("/coordinator/verdelen", data={"pair": pairs, "csrf_token": token(client, "/coordinator/verdelen")})
     assert {r["status"] for r in svc.requests.queue()} == {"gekoppeld"}
+
+
+def test_roles_and_account_commands(app, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from wijkwijzer.cli import main
+
+    svc = app.extensions["wijkwijzer"]
+    svc.requests.add_user("redacteur", "Redacteur", "ook-lang-genoeg-wachtwoord", role="editor")
+    client = app.test_client()
+    response = client.post("/coordinator/inloggen", data={
+        "username": "redacteur", "password": "ook-lang-genoeg-wachtwoord",
+        "csrf_token": token(client, "/coordinator/inloggen")})
+    assert response.headers["Location"] == "/coordinator/redactie"
+    assert "Problemen in bestanden" in client.get("/coordinator/redactie").get_data(as_text=True)
+    assert client.get("/coordinator/").status_code == 403  # editors do not see help requests
+
+    monkeypatch.setenv("WIJKWIJZER_DATA_DIR", str(tmp_path / "cli-data"))
+    monkeypatch.setenv("WIJKWIJZER_CONTENT_DIR", str(SAMPLE_CONTENT))
+    run = CliRunner()
+    assert run.invoke(main, ["user", "add", "an", "--role", "editor", "--password", "x" * 12]).exit_code == 0
+    assert "an\teditor" in run.invoke(main, ["user", "list"]).output
+    assert run.invoke(main, ["user", "passwd", "an", "--password", "y" * 12]).exit_code == 0
+    assert run.invoke(main, ["user", "passwd", "niemand", "--password", "y" * 12]).exit_code == 2
+    assert run.invoke(main, ["user", "remove", "an"]).exit_code == 0
+    assert "an\t" not in run.invoke(main, ["user", "list"]).output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -203,21 +204,77 @@ def user() -> None:
     """Coordinator accounts (for the request queue and POST /api/v1/match)."""
 
 
+ROLES = ("coordinator", "editor")
+
+
 @user.command("add")
 @click.argument("username")
 @click.option("--name", default="", help="Full name shown in the history of requests.")
+@click.option("--role", type=click.Choice(ROLES), default="coordinator", show_default=True,
+              help="coordinator: requests and matching; editor: index status and content problems.")
 @click.password_option(help="Asked for when not given; at least 12 characters.")
-def user_add(username: str, name: str, password: str) -> None:
-    """Create a coordinator account, or set a new password for an existing one.
+def user_add(username: str, name: str, role: str, password: str) -> None:
+    """Create an account, or replace an existing one.
 
-    Example: wijkwijzer user add jdevries --name "Jan de Vries"
+    Example: wijkwijzer user add jdevries --name "Jan de Vries" --role coordinator
     """
+    _check_password(password)
+    with _services() as services:
+        services.requests.add_user(username, name or username, password, role)
+    click.echo(f"Account '{username}' ({role}) opgeslagen.")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.password_option(help="Asked for when not given; at least 12 characters.")
+def user_passwd(username: str, password: str) -> None:
+    """Set a new password for an account.
+
+    Example: wijkwijzer user passwd jdevries
+    """
+    _check_password(password)
+    with _services() as services:
+        if not services.requests.set_password(username, password):
+            raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
+    click.echo(f"Wachtwoord van '{username}' gewijzigd.")
+
+
+@user.command("remove")
+@click.argument("username")
+def user_remove(username: str) -> None:
+    """Delete an account (the history keeps the name it wrote).
+
+    Example: wijkwijzer user remove jdevries
+    """
+    with _services() as services:
+        if not services.requests.remove_user(username):
+            raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
+    click.echo(f"Account '{username}' verwijderd.")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List the accounts and their roles.
+
+    Example: wijkwijzer user list
+    """
+    with _services() as services:
+        for account in services.requests.users():
+            click.echo(f"{account['username']}\t{account['role']}\t{account['name']}")
+
+
+def _check_password(password: str) -> None:
     if len(password) < 12:
         raise click.BadParameter("gebruik ten minste 12 tekens", param_hint="--password")
+
+
+@contextlib.contextmanager
+def _services():
     services = Services.build(_settings())
-    services.requests.add_user(username, name or username, password)
-    services.close()
-    click.echo(f"Account '{username}' opgeslagen.")
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 @main.group()

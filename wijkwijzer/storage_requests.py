@@ -56,8 +56,10 @@ class RequestStore:
             }, pk="id", foreign_keys=[("request_id", "help_requests", "id")])
             self.db["assignments"].create_index(["member_id", "active"])
         if "users" not in tables:
-            self.db["users"].create({"username": str, "name": str, "password_hash": str, "created": str},
-                                    pk="username")
+            self.db["users"].create({"username": str, "name": str, "password_hash": str, "created": str,
+                                     "role": str}, pk="username")
+        elif "role" not in self.db["users"].columns_dict:
+            self.db["users"].add_column("role", str, not_null_default="coordinator")
 
     # -- requests ------------------------------------------------------------------------------------------
     def submit(self, data: dict) -> tuple[int, str]:
@@ -153,17 +155,40 @@ class RequestStore:
         self.db.execute("UPDATE assignments SET active = 0 WHERE request_id = ? AND active = 1", [request_id])
 
     # -- accounts ------------------------------------------------------------------------------------------
-    def add_user(self, username: str, name: str, password: str) -> None:
-        """Create or reset a coordinator account (the password is stored as a salted hash)."""
+    def add_user(self, username: str, name: str, password: str, role: str = "coordinator") -> None:
+        """Create or reset an account (the password is stored as a salted, memory-hard scrypt hash)."""
         self.db["users"].upsert({"username": username, "name": name, "password_hash": generate_password_hash(password),
-                                 "created": now()}, pk="username")
+                                 "created": now(), "role": role}, pk="username")
+
+    def set_password(self, username: str, password: str) -> bool:
+        """A new password for an existing account; False when there is no such account."""
+        with self.db.conn:
+            cursor = self.db.execute("UPDATE users SET password_hash = ? WHERE username = ?",
+                                     [generate_password_hash(password), username])
+        return cursor.rowcount == 1
+
+    def remove_user(self, username: str) -> bool:
+        """Delete an account (its name stays in the history it wrote); False when there is no such account."""
+        with self.db.conn:
+            cursor = self.db.execute("DELETE FROM users WHERE username = ?", [username])
+        return cursor.rowcount == 1
+
+    def users(self) -> list[dict]:
+        """All accounts, without their password hashes."""
+        return list(self.db.query("SELECT username, name, role, created FROM users ORDER BY username"))
 
     def check_user(self, username: str, password: str) -> dict | None:
         """The account when the password is right, else None (same work either way)."""
         rows = list(self.db["users"].rows_where("username = ?", [username]))
-        stored = rows[0]["password_hash"] if rows else generate_password_hash("x")
+        stored = rows[0]["password_hash"] if rows else _DUMMY_HASH
         ok = check_password_hash(stored, password)
-        return {"username": rows[0]["username"], "name": rows[0]["name"]} if rows and ok else None
+        if not (rows and ok):
+            return None
+        return {"username": rows[0]["username"], "name": rows[0]["name"], "role": rows[0].get("role") or "coordinator"}
+
+
+# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("wijkwijzer-dummy-password")
 
 
 def _decode(row: dict) -> dict:

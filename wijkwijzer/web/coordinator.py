@@ -14,18 +14,26 @@ from wijkwijzer.web.params import services
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
 
-def login_required(view):
-    """Send visitors who are not logged in to the login page (and back afterwards)."""
+def requires(*roles: str):
+    """Send visitors who are not logged in to the login page (and back afterwards); 403 for another role."""
 
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        user = session.get("user")
-        if not user:
-            return redirect(url_for("coordinator.login", volgende=request.full_path.rstrip("?")))
-        g.user = user
-        return view(*args, **kwargs)
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = session.get("user")
+            if not user:
+                return redirect(url_for("coordinator.login", volgende=request.full_path.rstrip("?")))
+            if user.get("role", "coordinator") not in roles:
+                abort(403)
+            g.user = user
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorate
+
+
+login_required = requires("coordinator")
 
 
 @bp.route("/inloggen", methods=["GET", "POST"])
@@ -39,8 +47,9 @@ def login():
             session.clear()
             session["user"] = account
             target = request.args.get("volgende", "")
-            # Only our own coordinator pages: never an open redirect to another site.
-            return redirect(target if target.startswith("/coordinator") else url_for("coordinator.queue"))
+            home = url_for("coordinator.queue") if account["role"] == "coordinator" else url_for("coordinator.editor")
+            # Only our own pages behind the login: never an open redirect to another site.
+            return redirect(target if target.startswith(("/coordinator/", "/redactie")) else home)
         error = "Gebruikersnaam of wachtwoord klopt niet."
     return render_template("coordinator/login.html", error=error), 401 if error else 200
 
@@ -156,3 +165,14 @@ def apply_batch():
     flash(f"{done} aanvragen gekoppeld" + (f", {failed} niet (gewijzigd of onbekend)" if failed else "") + ".",
           "error" if failed else "success")
     return redirect(url_for("coordinator.queue"), code=303)
+
+
+@bp.get("/redactie", endpoint="editor")
+@requires("editor", "coordinator")
+def editor():
+    """For editors: the state of the index and every problem in the content and pool files."""
+    svc = services()
+    problems = [p.to_dict() for p in svc.knowledge.check()]
+    problems += [{**p.to_dict(), "path": f"{svc.settings.experts_dir.name}/{p.path}"} for p in svc.pool.check()]
+    return render_template("coordinator/editor.html", status=svc.status(), problems=problems,
+                           members=len(svc.pool.members()))
