@@ -214,3 +214,39 @@ def test_roles_and_account_commands(app, tmp_path, monkeypatch):
     assert run.invoke(main, ["user", "passwd", "niemand", "--password", "y" * 12]).exit_code == 2
     assert run.invoke(main, ["user", "remove", "an"]).exit_code == 0
     assert "an\t" not in run.invoke(main, ["user", "list"]).output
+
+
+def test_export_erase_purge_and_audit(app, tmp_path, monkeypatch):
+    svc = app.extensions["wijkwijzer"]
+    client = app.test_client()
+    submit(client)
+    submit(client)
+    login(client)
+    first, second = (r["id"] for r in svc.requests.queue())
+    client.get(f"/coordinator/aanvraag/{first}")
+    exported = client.get(f"/coordinator/aanvraag/{first}/export")
+    assert exported.get_json()["request"]["email"] == "j.jansen@schiedam.nl"
+    assert "token_hash" not in exported.get_json()["request"]
+    csrf = token(client, f"/coordinator/aanvraag/{first}")
+    client.post(f"/coordinator/aanvraag/{first}/wissen", data={"csrf_token": csrf})  # not confirmed: nothing
+    assert svc.requests.get(first)["email"]
+    client.post(f"/coordinator/aanvraag/{first}/wissen", data={"csrf_token": csrf, "confirm": "ja"})
+    erased = svc.requests.get(first)
+    assert erased["email"] == "" and erased["question"] == "[verwijderd]" and erased["municipality"] == "Schiedam"
+    actions = [a["action"] for a in svc.requests.audit_trail(first)]
+    assert "bekeken" in actions and "geëxporteerd" in actions and "Persoonsgegevens gewist" in actions
+
+    # Retention: only closed requests older than the period lose their personal data; a rerun changes nothing.
+    svc.requests.set_status(second, "afgewezen", "coord", "buiten het programma")
+    svc.store.db.execute("UPDATE help_requests SET updated = '2024-01-01T00:00:00+00:00' WHERE id = ?", [second])
+    monkeypatch.setenv("WIJKWIJZER_DATA_DIR", str(svc.settings.data_dir))
+    monkeypatch.setenv("WIJKWIJZER_CONTENT_DIR", str(SAMPLE_CONTENT))
+    from click.testing import CliRunner
+
+    from wijkwijzer.cli import main
+
+    result = CliRunner().invoke(main, ["purge"])
+    assert result.exit_code == 0 and "1 aanvragen gewist" in result.output
+    assert svc.requests.get(second)["email"] == ""
+    assert [e["note"] for e in svc.requests.history(second)] == ["", ""]
+    assert "0 aanvragen gewist" in CliRunner().invoke(main, ["purge"]).output

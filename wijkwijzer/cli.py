@@ -204,6 +204,28 @@ def user() -> None:
     """Coordinator accounts (for the request queue and POST /api/v1/match)."""
 
 
+@main.command()
+@click.option("--months", type=click.IntRange(0, 120), default=None,
+              help="Erase after this many months (default WIJKWIJZER_RETENTION_MONTHS, 12).")
+def purge(months: int | None) -> None:
+    """Erase the personal data of help requests closed longer ago than the retention period.
+
+    Contact details, the question and notes go; municipality, kind, themes, status and dates stay for
+    anonymous statistics. Safe to run daily (from cron): erased requests are skipped.
+
+    Example: wijkwijzer purge --months 12
+    """
+    import datetime as dt
+
+    with _services() as services:
+        keep = services.settings.retention_months if months is None else months
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=round(keep * 30.44))
+        erased = services.requests.purge(cutoff)
+        for request_id in erased:
+            services.requests.audit("wijkwijzer purge", "gewist (bewaartermijn)", request_id)
+    click.echo(f"{len(erased)} aanvragen gewist (afgesloten vóór {cutoff.date().isoformat()}).")
+
+
 ROLES = ("coordinator", "editor")
 
 

@@ -37,6 +37,8 @@ class Settings:
     # Share of the semantic side in hybrid ranking (0 = keyword only, 1 = semantic only); the default is
     # what scripts/eval_search showed best on the dev set.
     semantic_ratio: float = 0.7
+    # Months after closing that a help request's personal data is erased by `wijkwijzer purge`.
+    retention_months: int = 12
     # Where rate-limit counters live: memory:// per process; redis://host:6379 shares them between workers.
     ratelimit_storage: str = "memory://"
     ratelimits: bool = True
@@ -99,6 +101,7 @@ class Settings:
             embedding_precision=_choice("EMBEDDING_PRECISION", env.get(ENV_PREFIX + "EMBEDDING_PRECISION", ""),
                                         PRECISIONS),
             semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),
+            retention_months=int(number("RETENTION_MONTHS", cls.retention_months, int)),
             ratelimit_storage=env.get(ENV_PREFIX + "RATELIMIT_STORAGE") or cls.ratelimit_storage,
             ratelimits=_choice("RATELIMITS", env.get(ENV_PREFIX + "RATELIMITS", ""), ("on", "off")) == "on",
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,

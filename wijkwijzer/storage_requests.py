@@ -55,6 +55,12 @@ class RequestStore:
                 "end": str, "active": int, "created": str, "actor": str,
             }, pk="id", foreign_keys=[("request_id", "help_requests", "id")])
             self.db["assignments"].create_index(["member_id", "active"])
+        if "audit_log" not in tables:
+            self.db["audit_log"].create({"id": int, "at": str, "actor": str, "action": str, "request_id": int},
+                                        pk="id")
+            self.db["audit_log"].create_index(["request_id"])
+        if "erased" not in self.db["help_requests"].columns_dict:
+            self.db["help_requests"].add_column("erased", str)
         if "users" not in tables:
             self.db["users"].create({"username": str, "name": str, "password_hash": str, "created": str,
                                      "role": str}, pk="username")
@@ -153,6 +159,47 @@ class RequestStore:
 
     def _end_assignments(self, request_id: int) -> None:
         self.db.execute("UPDATE assignments SET active = 0 WHERE request_id = ? AND active = 1", [request_id])
+
+    # -- privacy (AVG) -------------------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, request_id: int | None = None) -> None:
+        """Record who viewed, changed, exported or erased which request (no personal data in the record)."""
+        with self.db.conn:
+            self.db["audit_log"].insert({"at": now(), "actor": actor, "action": action, "request_id": request_id})
+
+    def audit_trail(self, request_id: int) -> list[dict]:
+        """Who did what with one request, oldest first."""
+        return list(self.db["audit_log"].rows_where("request_id = ?", [request_id], order_by="id"))
+
+    def export(self, request_id: int) -> dict | None:
+        """Everything stored about one request, for a data-subject access request."""
+        item = self.get(request_id)
+        if item is None:
+            return None
+        item.pop("token_hash", None)
+        return {"request": item, "history": self.history(request_id),
+                "assignments": self.assignments(request_id, active_only=False)}
+
+    def erase(self, request_id: int) -> bool:
+        """Remove the personal data of one request (contact, question, notes); keep what statistics need:
+        municipality, kind, themes, planning, status and dates. False when it was already erased."""
+        with self.db.conn:
+            row = self.db.execute("SELECT erased FROM help_requests WHERE id = ?", [request_id]).fetchone()
+            if row is None:
+                raise KeyError(request_id)
+            if row[0]:
+                return False
+            self.db["help_requests"].update(request_id, {
+                "contact_name": "", "email": "", "role": "", "question": "[verwijderd]", "focus_area": "",
+                "erased": now()})
+            self.db.execute("UPDATE request_events SET note = '' WHERE request_id = ?", [request_id])
+        return True
+
+    def purge(self, older_than: dt.datetime) -> list[int]:
+        """Erase the personal data of closed requests last changed before `older_than`; safe to repeat."""
+        rows = self.db.execute(
+            "SELECT id FROM help_requests WHERE status IN ('afgerond', 'afgewezen') AND erased IS NULL "
+            "AND updated < ?", [older_than.isoformat(timespec="seconds")]).fetchall()
+        return [request_id for (request_id,) in rows if self.erase(request_id)]
 
     # -- accounts ------------------------------------------------------------------------------------------
     def add_user(self, username: str, name: str, password: str, role: str = "coordinator") -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, TransitionError
 from wijkwijzer.web.params import services
@@ -82,12 +82,14 @@ def detail(request_id: int):
     item = svc.requests.get(request_id)
     if item is None:
         abort(404)
+    svc.requests.audit(g.user["username"], "bekeken", request_id)
     suggestions = svc.suggestions(request_id)
     members = {m.id: m for m in svc.pool.members()}
     return render_template(
         "coordinator/request.html", item=item, suggestions=suggestions, history=svc.requests.history(request_id),
         assignments=svc.requests.assignments(request_id), members=members, kinds=KIND_LABELS,
         next_statuses=TRANSITIONS[item["status"]], taxonomy=svc.knowledge.taxonomy,
+        audit=svc.requests.audit_trail(request_id),
     )
 
 
@@ -121,6 +123,7 @@ def _act(request_id: int, action, done: str):
     """Run a change, report it, and go back to the request (404 for an unknown request or member)."""
     try:
         action()
+        services().requests.audit(g.user["username"], done.rstrip("."), request_id)
         flash(done, "success")
     except KeyError:
         abort(404)
@@ -159,6 +162,7 @@ def apply_batch():
         request_id, _, member_id = pair.partition(":")
         try:
             svc.assign(int(request_id), member_id, actor=g.user["username"])
+            svc.requests.audit(g.user["username"], f"gekoppeld aan {member_id} (verdeling)", int(request_id))
             done += 1
         except (KeyError, ValueError, TransitionError):
             failed += 1
@@ -176,3 +180,28 @@ def editor():
     problems += [{**p.to_dict(), "path": f"{svc.settings.experts_dir.name}/{p.path}"} for p in svc.pool.check()]
     return render_template("coordinator/editor.html", status=svc.status(), problems=problems,
                            members=len(svc.pool.members()))
+
+
+@bp.get("/aanvraag/<int:request_id>/export")
+@login_required
+def export(request_id: int):
+    """Everything stored about one request as JSON (for a request for access under the AVG)."""
+    svc = services()
+    data = svc.requests.export(request_id)
+    if data is None:
+        abort(404)
+    svc.requests.audit(g.user["username"], "geëxporteerd", request_id)
+    response = jsonify(data)
+    response.headers["Content-Disposition"] = f'attachment; filename="aanvraag-{request_id}.json"'
+    return response
+
+
+@bp.post("/aanvraag/<int:request_id>/wissen")
+@login_required
+def erase(request_id: int):
+    """Erase the personal data of one request now (on the submitter's request)."""
+    svc = services()
+    if request.form.get("confirm") != "ja":
+        flash("Vink aan dat u de persoonsgegevens wilt wissen.", "error")
+        return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    return _act(request_id, lambda: svc.requests.erase(request_id), "Persoonsgegevens gewist.")
