@@ -78,3 +78,14 @@ def test_login_is_throttled(tmp_path):
     assert "te veel verzoeken" in client.post("/coordinator/inloggen", data={"csrf_token": token}
                                               ).get_data(as_text=True)
     app.extensions["wijkwijzer"].close()
+
+
+def test_rate_limited_pages_survive_garbage_collection(tmp_path):
+    import gc
+
+    app = create_app(make_settings(tmp_path, SAMPLE_CONTENT), watch=False)
+    gc.collect()
+    client = app.test_client()
+    assert client.get("/hulpvraag").status_code == 200
+    assert client.get("/coordinator/inloggen").status_code == 200
+    app.extensions["wijkwijzer"].close()

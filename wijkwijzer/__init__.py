@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,
     # which a cross-site form cannot send; it needs no form token.
     csrf.exempt(api.bp)
-    security.register(app, settings)
+    # The limits hold only a weak reference to their Limiter: the app must keep it alive.
+    app.extensions["wijkwijzer.limiter"] = security.register(app, settings)
     errors.register(app)
     site.register_template_helpers(app)
     return app

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
@@ -48,6 +49,7 @@ class Services:
     _watcher: threading.Thread | None = None
     _semantic_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder | None = None) -> Services:
@@ -86,12 +88,16 @@ class Services:
                 return self._cache[key]
         hits = None
         if mode != "keyword" and semantic_ready and request.text.strip():
-            try:
-                # A typo the keyword side corrects would also throw the embedding off: embed the correction.
-                text = self.index.correct(request.text) or request.text
-                hits = self.semantic.search(text, limit=100 if mode == "hybrid" else 50)
-            except Exception:
-                log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
+            # The query is embedded in a worker thread while the keyword side matches (torch releases the GIL).
+            future = self._pool().submit(self._semantic_hits, request.text, 100 if mode == "hybrid" else 50)
+
+            def hits() -> dict | None:
+                try:
+                    return future.result()
+                except Exception:
+                    log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
+                    return None
+
         ratio = self.settings.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
         response = self.index.search(request, semantic=hits, ratio=ratio, mode=mode if hits else "keyword")
         with self._cache_lock:
@@ -99,6 +105,16 @@ class Services:
             while len(self._cache) > 512:
                 self._cache.popitem(last=False)
         return response
+
+    def _semantic_hits(self, text: str, limit: int) -> dict:
+        # A typo the keyword side corrects would also throw the embedding off: embed the correction.
+        return self.semantic.search(self.index.correct(text) or text, limit=limit)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._cache_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wijkwijzer-embed")
+            return self._executor
 
     def case(self, slug: str) -> dict | None:
         """One stored case study."""
@@ -246,6 +262,8 @@ class Services:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self.index.close()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ class FulltextIndex:
         self._snapshot: Snapshot | None = None
         self._segments: dict = {}  # segment id -> ranking.SegmentData
         self._postings = PostingsCache()
+        self._suggestions: OrderedDict[tuple[int, str], str | None] = OrderedDict()
 
     # -- opening -------------------------------------------------------------------------------------------
     def open(self) -> index.Index:
@@ -198,7 +200,9 @@ class FulltextIndex:
         return [fields["case"] for fields in self.searcher().all_stored_fields()]
 
     def search(
-        self, request: SearchRequest, semantic: dict[str, tuple[float, str]] | None = None, ratio: float = 0.0,
+        self, request: SearchRequest,
+        semantic: dict[str, tuple[float, str]] | Callable[[], dict[str, tuple[float, str]] | None] | None = None,
+        ratio: float = 0.0,
         mode: str = "keyword",
     ) -> SearchResponse:
         """Search with disjunctive facet counts, a page of highlighted hits and a spelling suggestion.
@@ -221,6 +225,9 @@ class FulltextIndex:
             match = self._match(snap, text)
         passages: dict[int, str] = {}
         sources = {"keyword": int(match.matched.sum()), "semantic": 0}
+        if callable(semantic):
+            semantic = semantic()  # computed meanwhile (the query embedding runs beside the keyword match)
+        semantic = semantic or None  # no semantic hits (model failed, empty index): a keyword answer
         # A query with operators keeps its keyword ranking in hybrid mode: whoever types them wants them.
         if semantic is not None and text and mode in ("semantic", "hybrid") and (
                 mode == "semantic" or match.scores is not None):
@@ -303,6 +310,20 @@ class FulltextIndex:
         return self._suggest(text) if text else None
 
     def _suggest(self, text: str) -> str | None:
+        """`_find_suggestion`, remembered per index generation: hybrid search asks twice (before embedding the
+        query and while ranking), and the nearest-word search costs milliseconds."""
+        key = (self.generation(), text)
+        with self._lock:
+            if key in self._suggestions:
+                return self._suggestions[key]
+        found = self._find_suggestion(text)
+        with self._lock:
+            self._suggestions[key] = found
+            while len(self._suggestions) > 2048:
+                self._suggestions.popitem(last=False)
+        return found
+
+    def _find_suggestion(self, text: str) -> str | None:
         """Replace words the index does not know by the nearest indexed word (edit distance 1-2).
 
         Works on the body's stems, so no extra spelling field is indexed; the stem found is turned back into a

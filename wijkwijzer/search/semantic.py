@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -182,6 +183,7 @@ class SemanticIndex:
         self._ready = False
         self._lock = threading.RLock()
         self._generation: object = None
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
@@ -247,8 +249,7 @@ class SemanticIndex:
         """slug -> (best passage cosine, that passage) for the `limit` most similar case studies."""
         if not self.ready or not query.strip():
             return {}
-        assert self.embedder is not None
-        vector = self.embedder.embed([query], "query")[0]
+        vector = self.query_vector(query)
         with self._lock:
             matrix, rows, passages = self._matrix, self._rows, self._passages
         if not len(rows):
@@ -262,6 +263,22 @@ class SemanticIndex:
                 if len(best) >= limit:
                     break
         return best
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, remembered for the latest 1,024 queries (page 2 or another filter on the same
+        query needs no second embedding)."""
+        assert self.embedder is not None
+        with self._lock:
+            cached = self._queries.get(query)
+            if cached is not None:
+                self._queries.move_to_end(query)
+                return cached
+        vector = self.embedder.embed([query], "query")[0]
+        with self._lock:
+            self._queries[query] = vector
+            while len(self._queries) > 1024:
+                self._queries.popitem(last=False)
+        return vector
 
     def similar(self, slug: str, limit: int = 5) -> list[tuple[str, float]]:
         """Case studies whose passages are closest to this one's (mean of its passage vectors)."""
