@@ -96,3 +96,7 @@ def test_questions_and_hyphenated_names_are_plain_text(svc):
     question = search(svc, "hoe voorkom je schulden?")
     assert question.total > 0 and question.hits[0].score > 0
     assert search(svc, "Nieuw-West").total > 0
+    with_minus = search(svc, "schulden -wonen", per_page=50)
+    assert 0 < with_minus.total < search(svc, "schulden").total  # a leading minus excludes
+    assert all(" wonen " not in f" {svc.case(hit.slug)['body'].lower()} " for hit in with_minus.hits)
+    assert search(svc, "schulden +jongeren").total <= search(svc, "schulden").total

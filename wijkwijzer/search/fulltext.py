@@ -295,6 +295,8 @@ class FulltextIndex:
         parser = qparser.MultifieldParser(SEARCH_FIELDS, schema, group=qparser.OrGroup.factory(0.9))
         for plugin in (qparser.FieldsPlugin, qparser.RangePlugin, qparser.BoostPlugin, qparser.EveryPlugin):
             parser.remove_plugin_class(plugin)
+        # "schulden -wonen" excludes, "+jongeren" requires, as on every search engine people know.
+        parser.add_plugin(qparser.PlusMinusPlugin())
         try:
             query = parser.parse(text)
         except Exception:
