@@ -160,7 +160,16 @@ class Services:
         if result.data is None:
             return result, None
         _, token = self.requests.submit(result.data)
+        if self.pool.embedder is not None:
+            # Embed the question now, off the request path: the coordinator's first look needs no model time.
+            self._pool().submit(self._embed_quietly, result.data["question"])
         return result, token
+
+    def _embed_quietly(self, text: str) -> None:
+        try:
+            self.pool.query_vectors([text])
+        except Exception:
+            log.exception("hulpvraag vooraf embedden mislukt; dat gebeurt alsnog bij het koppelen")
 
     def suggestions(self, request_id: int, limit: int = 5, today: dt.date | None = None) -> dict:
         """Explained matches for a stored request, counting the hours members are already booked for."""
