@@ -332,17 +332,33 @@ def model_install(force: bool) -> None:
 @click.option("--host", default=None, help="Address to listen on (default WIJKWIJZER_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default WIJKWIJZER_PORT or 5000).")
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloader (development only).")
-def serve(host: str | None, port: int | None, debug: bool) -> None:
+@click.option("--prod", is_flag=True, help="Production server (waitress) with several worker threads.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Worker threads of the production server.")
+def serve(host: str | None, port: int | None, debug: bool, prod: bool, threads: int) -> None:
     """Serve the site and the API; content changes are picked up while it runs.
 
-    Example: wijkwijzer serve --port 8000
+    --prod runs waitress: one process whose worker threads share the index, the model and the database
+    (SQLite in WAL mode, one connection per thread; the index has one writer, the watcher). Put it behind a
+    reverse proxy that terminates HTTPS.
+
+    Example: wijkwijzer serve --prod --port 8000
     """
     from wijkwijzer import create_app
 
     settings = _settings()
     app = create_app(settings)
-    app.run(host=host or settings.host, port=port or settings.port, debug=debug, use_reloader=debug,
-            threaded=True)
+    host, port = host or settings.host, port or settings.port
+    if prod:
+        from waitress import serve as waitress_serve
+
+        click.echo(f"Wijkwijzer op http://{host}:{port} ({threads} threads)")
+        # trusted_proxy: the reverse proxy's X-Forwarded-For/-Proto make rate limits and HSTS see the client.
+        waitress_serve(app, host=host, port=port, threads=threads, ident="wijkwijzer",
+                       trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
+                       clear_untrusted_proxy_headers=True)
+        return
+    app.run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
