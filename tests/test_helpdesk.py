@@ -250,3 +250,20 @@ def test_export_erase_purge_and_audit(app, tmp_path, monkeypatch):
     assert svc.requests.get(second)["email"] == ""
     assert [e["note"] for e in svc.requests.history(second)] == ["", ""]
     assert "0 aanvragen gewist" in CliRunner().invoke(main, ["purge"]).output
+
+
+def test_dashboard_figures(app):
+    svc = app.extensions["wijkwijzer"]
+    client = app.test_client()
+    submit(client)
+    submit(client, question="Welke termijn geldt voor bezwaar tegen een besluit over de bijzondere bijstand?",
+           hours_per_week="", months="", focus_area="rotterdam-zuid", municipality="Rotterdam")
+    login(client)
+    first = svc.requests.queue()[0]["id"]
+    svc.assign(first, svc.suggestions(first)["matches"][0]["id"], actor="coord")
+    html = client.get("/coordinator/dashboard").get_data(as_text=True)
+    assert "Aanvragen per maand" in html and "Mediane tijd tot koppeling" in html
+    assert re.search(r"<th scope=\"row\">Flexpool-woningbouw</th><td>1</td>", html)
+    assert re.search(r"<th scope=\"row\">Vraagbaak</th><td>1</td>", html)
+    assert "Rotterdam-Zuid" in html and "<meter" in html and "heat-" in html
+    assert "Praktijkvoorbeelden per focusgebied" in html

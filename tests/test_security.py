@@ -10,8 +10,8 @@ from wijkwijzer import create_app
 # Endpoints anyone may use. Anything else in the URL map must refuse a visitor who is not logged in.
 PUBLIC = {
     "static", "security_txt", "site.home", "site.search", "site.case", "site.browse", "site.feed",
-    "helpdesk.form", "helpdesk.status", "helpdesk.privacy", "api.search", "api.case", "api.status",
-    "api.not_found", "coordinator.login", "coordinator.logout",
+    "helpdesk.form", "helpdesk.status", "helpdesk.privacy", "helpdesk.accessibility", "api.search", "api.case",
+    "api.status", "api.not_found", "coordinator.login", "coordinator.logout",
 }
 
 

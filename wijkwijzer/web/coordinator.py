@@ -205,3 +205,24 @@ def erase(request_id: int):
         flash("Vink aan dat u de persoonsgegevens wilt wissen.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
     return _act(request_id, lambda: svc.requests.erase(request_id), "Persoonsgegevens gewist.")
+
+
+@bp.get("/dashboard")
+@requires("coordinator", "editor")
+def dashboard():
+    """Requests and capacity (coordinators), and knowledge-base coverage (both roles)."""
+    from wijkwijzer import dashboard as figures
+
+    svc = services()
+    today = dt.date.today()
+    requests_part = None
+    if g.user.get("role", "coordinator") == "coordinator":
+        rows = svc.requests.queue()
+        events = list(svc.store.db["request_events"].rows_where(order_by="id"))
+        requests_part = {
+            **figures.request_figures(rows, events, today),
+            "capacity": figures.capacity_in_use(svc.pool.members(), svc.requests.booked_hours(today), today),
+        }
+    taxonomy = svc.knowledge.taxonomy
+    return render_template("coordinator/dashboard.html", requests=requests_part, taxonomy=taxonomy,
+                           coverage=figures.coverage(svc.index.all_cases(), taxonomy), heat=figures.heat)

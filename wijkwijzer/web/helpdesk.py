@@ -48,3 +48,9 @@ def status(token: str):
 def privacy():
     """What we do with the personal data in help requests (AVG)."""
     return render_template("privacy.html")
+
+
+@bp.get("/toegankelijkheid")
+def accessibility():
+    """The accessibility statement."""
+    return render_template("toegankelijkheid.html")
