@@ -131,3 +131,8 @@ def test_500_page_is_dutch_and_json_for_api(tmp_path, content_dir, monkeypatch):
     api = client.get("/api/v1/search?q=x")
     assert api.status_code == 500 and json.loads(api.data)["status"] == 500
     services.close()
+
+
+def test_corrected_query_names_what_was_searched(client):
+    html = client.get("/zoeken?q=vroegsignalring").get_data(as_text=True)
+    assert "voor ‘vroegsignalering’" in html and "u zocht op ‘vroegsignalring’" in html

@@ -255,7 +255,7 @@ class FulltextIndex:
                 for d, score in page]
         return SearchResponse(
             request=request, total=int(allowed.sum()), hits=hits, facets=facets, mode=mode, suggestion=suggestion,
-            corrected_from=corrected_from, sources=sources,
+            corrected_from=corrected_from, sources=sources, searched=text,
         )
 
     def _match(self, snap: Snapshot, text: str) -> _Match:

@@ -69,6 +69,7 @@ class SearchResponse:
     mode: str = "keyword"
     suggestion: str | None = None  # "Bedoelde u …?"
     corrected_from: str | None = None  # set when we searched the suggestion because the query found nothing
+    searched: str | None = None  # the text that was searched (the correction, when corrected_from is set)
     notices: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)  # matches from each side (keyword, semantic)
 

@@ -1,0 +1,23 @@
+# Sourced by scripts/test: Debian's Chromium for the browser tests (never a test tool's own browser download)
+# and axe-core from npm for the accessibility checks. Each step is skipped when already done.
+
+ensure_browser() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  echo "==> Installing Debian's chromium for the browser tests"
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
+    echo "warning: could not install chromium; the browser tests will be skipped" >&2
+  fi
+}
+
+ensure_axe() {
+  if [ -f tests/browser/node_modules/axe-core/axe.min.js ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "warning: npm not found; the accessibility tests will be skipped" >&2
+    return 0
+  fi
+  echo "==> Installing axe-core from npm into tests/browser"
+  npm install --prefix tests/browser --no-audit --no-fund --silent >/dev/null || \
+    echo "warning: npm install failed; the accessibility tests will be skipped" >&2
+}

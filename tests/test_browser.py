@@ -1,0 +1,162 @@
+"""The pages in a real browser: Debian's headless Chromium driven by Playwright, and axe-core on every page type.
+
+Needs /usr/bin/chromium and tests/browser/node_modules/axe-core (scripts/test installs both). Without them the
+tests are skipped, except in CI (WIJKWIJZER_REQUIRE_BROWSER=1), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
+from wijkwijzer import create_app
+
+AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+PASSWORD = "lang-genoeg-wachtwoord"
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return "Debian's chromium is not installed (scripts/test installs it)"
+    if not AXE.exists():
+        return "axe-core is not installed in tests/browser (scripts/test installs it)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (dev extra)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The app served by waitress on a free loopback port, with a coordinator account."""
+    reason = _missing()
+    if reason:
+        if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from waitress import create_server
+
+    tmp = tmp_path_factory.mktemp("browser")
+    settings = replace(make_settings(tmp, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
+    app = create_app(settings, watch=False)
+    app.extensions["wijkwijzer"].requests.add_user("coord", "Coördinator", PASSWORD)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    app.extensions["wijkwijzer"].close()
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    # axe is injected into the page; our CSP (rightly) forbids that, so this test context bypasses it.
+    context = browser.new_context(bypass_csp=True, locale="nl-NL", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    """Save a screenshot for the README when WIJKWIJZER_SCREENSHOT_DIR is set."""
+    folder = os.environ.get("WIJKWIJZER_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
+            for v in result["violations"]]
+
+
+def check(page, name: str) -> None:
+    assert page.locator("html").get_attribute("lang") == "nl"
+    violations = axe_violations(page)
+    assert violations == [], f"{name}: {violations}"
+    shot(page, name)
+
+
+def login(page, site: str) -> None:
+    page.goto(f"{site}/coordinator/inloggen")
+    page.get_by_label("Gebruikersnaam").fill("coord")
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_url(re.compile(r"/coordinator/$"))
+
+
+def test_search_filter_and_open_a_case(page, site):
+    page.goto(site)
+    check(page, "home")
+    page.get_by_label("Zoek in de praktijkvoorbeelden").fill("schulden")
+    page.get_by_role("button", name="Zoeken").click()
+    page.wait_for_url(re.compile(r"/zoeken\?q=schulden"))
+    assert page.locator(".result").count() > 0
+    check(page, "zoeken")
+    total = page.locator(".result-count").inner_text()
+    page.locator(".search-aside a", has_text="Armoede en schulden").first.click()
+    page.wait_for_url(re.compile(r"themes=armoede-en-schulden"))
+    assert page.locator(".result-count").inner_text() != total or "Armoede" in page.content()
+    page.locator(".result h3 a").first.click()
+    page.wait_for_url(re.compile(r"/casus/"))
+    assert page.locator("h1").inner_text()
+    check(page, "casus")
+    page.goto(f"{site}/thema/wonen")
+    check(page, "thema")
+
+
+def test_submit_a_request_and_follow_its_link(page, site):
+    page.goto(f"{site}/hulpvraag")
+    check(page, "hulpvraag")
+    page.get_by_role("button", name="Aanvraag versturen").click()  # empty: errors, tied to their fields
+    assert page.locator(".error-summary").is_visible()
+    check(page, "hulpvraag-fouten")
+    page.get_by_label("Gemeente", exact=True).select_option("Schiedam")
+    page.get_by_label("Uw naam").fill("Jan Jansen")
+    page.get_by_label("Uw e-mailadres").fill("j.jansen@schiedam.nl")
+    page.get_by_label("Uw functie").fill("Programmamanager wijkaanpak")
+    page.get_by_label("Uw vraag").fill("Voor de sloop-nieuwbouw van 300 portiekwoningen zoeken we tijdelijk twee "
+                                       "projectleiders en een planeconoom, zestien uur per week.")
+    page.get_by_label("Uren per week").fill("16")
+    page.get_by_role("button", name="Aanvraag versturen").click()
+    page.wait_for_url(re.compile(r"/hulpvraag/status/"))
+    assert "Uw aanvraag is verstuurd" in page.content()
+    check(page, "hulpvraag-status")
+
+
+def test_coordinator_sees_explained_matches_and_assigns(page, site):
+    page.goto(f"{site}/coordinator/inloggen")
+    check(page, "inloggen")
+    login(page, site)
+    check(page, "coordinator-aanvragen")
+    page.locator("table a", has_text="#").first.click()
+    page.wait_for_url(re.compile(r"/coordinator/aanvraag/\d+"))
+    assert "Voorgestelde koppelingen" in page.content() and "u/week beschikbaar" in page.content()
+    check(page, "coordinator-aanvraag")
+    page.locator(".match button").first.click()
+    page.wait_for_load_state()
+    assert "Gekoppeld aan" in page.content()
+    page.goto(f"{site}/coordinator/dashboard")
+    check(page, "dashboard")
