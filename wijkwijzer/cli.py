@@ -57,9 +57,9 @@ def index(full: bool) -> None:
         f"{report.written} bijgewerkt, {report.removed} verwijderd, {report.documents} documenten in de index, "
         f"{len(report.errors)} bestanden met fouten."
     )
-    pool_problems = services.pool.check()
+    pool_problems = services.pool_problems()
     for problem in pool_problems:
-        click.echo(f"{services.settings.experts_dir.name}/{problem.format()}", err=True)
+        click.echo(problem.format(), err=True)
     members = services.pool.members()
     click.echo(f"{len(members)} poolleden gelezen, "
                f"{sum(p.severity == 'error' for p in pool_problems)} bestanden met fouten.")
@@ -76,12 +76,8 @@ def check(strict: bool) -> None:
 
     Example: wijkwijzer check
     """
-    from dataclasses import replace
-
-    settings = _settings()
-    services = Services.build(settings)
-    problems = services.knowledge.check()
-    problems += [replace(p, path=f"{settings.experts_dir.name}/{p.path}") for p in services.pool.check()]
+    services = Services.build(_settings())
+    problems = services.knowledge.check() + services.pool_problems()
     for problem in problems:
         click.echo(problem.format())
     errors = sum(p.severity == "error" for p in problems)

@@ -217,6 +217,12 @@ class Services:
                              "score": score})
         return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total}
 
+    def pool_problems(self) -> list:
+        """Problems of the pool files, with paths from the project root's view (experts/...)."""
+        from dataclasses import replace
+
+        return [replace(p, path=f"{self.settings.experts_dir.name}/{p.path}") for p in self.pool.check()]
+
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
         """Bring the index in line with the content folder."""

@@ -176,8 +176,7 @@ def apply_batch():
 def editor():
     """For editors: the state of the index and every problem in the content and pool files."""
     svc = services()
-    problems = [p.to_dict() for p in svc.knowledge.check()]
-    problems += [{**p.to_dict(), "path": f"{svc.settings.experts_dir.name}/{p.path}"} for p in svc.pool.check()]
+    problems = [p.to_dict() for p in svc.knowledge.check() + svc.pool_problems()]
     return render_template("coordinator/editor.html", status=svc.status(), problems=problems,
                            members=len(svc.pool.members()))
 
