@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import hashlib
 import random
-import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from bench_search import percentiles
 
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.gemeenten import load_gemeenten
@@ -97,12 +97,6 @@ def pool_services(members: int, tmp: Path) -> Services:
         hashlib.sha256(m.profile_text().encode()).hexdigest()[:32]: v.astype(np.float32)
         for m, v in zip(pool, mix, strict=True)})
     return svc
-
-
-def percentiles(samples: list[float]) -> str:
-    ms = sorted(s * 1000 for s in samples)
-    return (f"p50 {statistics.median(ms):6.1f} ms  p95 {ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]:6.1f} ms"
-            f"  max {ms[-1]:6.1f} ms")
 
 
 def main() -> None:

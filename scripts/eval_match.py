@@ -14,12 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import yaml
+from eval_search import require_embedder
 
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.matching import exclusion, request_from_json
 from wijkwijzer.search.evaluation import ndcg, precision
-from wijkwijzer.search.model_build import build_e5_small
-from wijkwijzer.services import Services, make_embedder
+from wijkwijzer.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 3
@@ -36,13 +36,7 @@ def main() -> None:
     settings = Settings.from_env(base=ROOT)
     if args.experts:
         settings = replace(settings, experts_dir=args.experts.resolve())
-    embedder = None
-    if not args.no_model:
-        if not settings.embedding_model:
-            build_e5_small(settings.default_model_dir)
-        embedder, reason = make_embedder(settings)
-        if embedder is None:
-            sys.exit(f"semantisch zoeken staat uit: {reason}")
+    embedder = None if args.no_model else require_embedder(settings)
     svc = Services.build(settings, embedder=embedder)
     svc.knowledge.check()  # loads the taxonomy the pool validates themes against
     if embedder is None:

@@ -20,13 +20,19 @@ from wijkwijzer.services import MODES, Services, make_embedder
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def eval_services(settings: Settings, content: Path) -> Services:
-    """Index `content` into an eval folder beside the data and embed it with the configured model."""
+def require_embedder(settings: Settings):
+    """The configured embedding model (the default one built first if needed); exits when there is none."""
     if not settings.embedding_model:
         build_e5_small(settings.default_model_dir)  # no-op when a verified model is there
     embedder, reason = make_embedder(settings)
     if embedder is None:
         sys.exit(f"semantisch zoeken staat uit: {reason}")
+    return embedder
+
+
+def eval_services(settings: Settings, content: Path) -> Services:
+    """Index `content` into an eval folder beside the data and embed it with the configured model."""
+    embedder = require_embedder(settings)
     eval_settings = replace(settings, content_dir=content, data_dir=settings.data_dir / "eval", watch_interval=0)
     svc = Services.build(eval_settings, embedder=embedder)
     svc.sync()

@@ -98,3 +98,9 @@ def test_bad_search_settings_name_what_is_allowed(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 2 and name in result.output
+
+
+def test_search_names_the_correction_it_searched(run):
+    result = run("search", "vroegsignalring", "--mode", "keyword")
+    assert result.exit_code == 0
+    assert "Niets gevonden voor 'vroegsignalring'; resultaten voor 'vroegsignalering'." in result.output

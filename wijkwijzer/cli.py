@@ -43,27 +43,26 @@ def index(full: bool) -> None:
     """
     from tqdm import tqdm
 
-    services = Services.build(_settings())
-    bar = tqdm(total=0, unit="doc", desc="Indexeren", disable=None, file=sys.stderr)
+    with _services() as services:
+        bar = tqdm(total=0, unit="doc", desc="Indexeren", disable=None, file=sys.stderr)
 
-    def on_total(total: int) -> None:
-        bar.reset(total=total)
+        def on_total(total: int) -> None:
+            bar.reset(total=total)
 
-    report = services.sync(full=full, progress=bar.update, on_total=on_total)
-    bar.close()
-    for problem in report.problems:
-        click.echo(problem.format(), err=True)
-    click.echo(
-        f"{report.written} bijgewerkt, {report.removed} verwijderd, {report.documents} documenten in de index, "
-        f"{len(report.errors)} bestanden met fouten."
-    )
-    pool_problems = services.pool_problems()
-    for problem in pool_problems:
-        click.echo(problem.format(), err=True)
-    members = services.pool.members()
-    click.echo(f"{len(members)} poolleden gelezen, "
-               f"{sum(p.severity == 'error' for p in pool_problems)} bestanden met fouten.")
-    services.close()
+        report = services.sync(full=full, progress=bar.update, on_total=on_total)
+        bar.close()
+        for problem in report.problems:
+            click.echo(problem.format(), err=True)
+        click.echo(
+            f"{report.written} bijgewerkt, {report.removed} verwijderd, {report.documents} documenten in de index, "
+            f"{len(report.errors)} bestanden met fouten."
+        )
+        pool_problems = services.pool_problems()
+        for problem in pool_problems:
+            click.echo(problem.format(), err=True)
+        members = services.pool.members()
+        click.echo(f"{len(members)} poolleden gelezen, "
+                   f"{sum(p.severity == 'error' for p in pool_problems)} bestanden met fouten.")
 
 
 @main.command()
@@ -76,14 +75,13 @@ def check(strict: bool) -> None:
 
     Example: wijkwijzer check
     """
-    services = Services.build(_settings())
-    problems = services.knowledge.check() + services.pool_problems()
+    with _services() as services:
+        problems = services.knowledge.check() + services.pool_problems()
     for problem in problems:
         click.echo(problem.format())
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     click.echo(f"{errors} fouten, {warnings} waarschuwingen.", err=True)
-    services.close()
     if errors or (strict and warnings):
         sys.exit(1)
 
@@ -100,30 +98,29 @@ def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
     """
     from wijkwijzer.services import UnknownMode
 
-    services = Services.build(_settings())
-    services.sync()
-    if mode != "keyword":
-        services.refresh_semantic()  # vectors come from the cache; only new passages are embedded
-    try:
-        response = services.search(SearchRequest(text=query, per_page=limit), mode=mode)
-    except UnknownMode as exc:
-        raise click.BadParameter(str(exc), param_hint="--mode") from None
-    if as_json:
-        data = {
-            "query": query, "mode": response.mode, "total": response.total,
-            "results": [h.to_dict() for h in response.hits], "suggestion": response.suggestion,
-            "corrected_from": response.corrected_from,
-        }
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        if response.corrected_from:
-            click.echo(f"Niets gevonden voor '{response.corrected_from}'; resultaten voor '{response.request.text}'.")
-        if response.suggestion:
-            click.echo(f"Bedoelde u: {response.suggestion}?")
-        click.echo(f"{response.total} resultaten")
-        for n, hit in enumerate(response.hits, 1):
-            click.echo(f"{n:>2}. {hit.title}  [{hit.slug}]  score {hit.score}")
-    services.close()
+    with _services() as services:
+        services.sync()
+        if mode != "keyword":
+            services.refresh_semantic()  # vectors come from the cache; only new passages are embedded
+        try:
+            response = services.search(SearchRequest(text=query, per_page=limit), mode=mode)
+        except UnknownMode as exc:
+            raise click.BadParameter(str(exc), param_hint="--mode") from None
+        if as_json:
+            data = {
+                "query": query, "mode": response.mode, "total": response.total,
+                "results": [h.to_dict() for h in response.hits], "suggestion": response.suggestion,
+                "corrected_from": response.corrected_from,
+            }
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        else:
+            if response.corrected_from:
+                click.echo(f"Niets gevonden voor '{response.corrected_from}'; resultaten voor '{response.searched}'.")
+            if response.suggestion:
+                click.echo(f"Bedoelde u: {response.suggestion}?")
+            click.echo(f"{response.total} resultaten")
+            for n, hit in enumerate(response.hits, 1):
+                click.echo(f"{n:>2}. {hit.title}  [{hit.slug}]  score {hit.score}")
 
 
 @main.command("match")
@@ -148,36 +145,34 @@ def match_command(text, municipality, kind, start, months, hours, input_file, as
     """
     from wijkwijzer.expertise import BadRequest
 
-    services = Services.build(_settings())
-    services.sync()
-    services.refresh_semantic()
-    if input_file is None:
-        if not text or not municipality:
-            raise click.UsageError("geef een hulpvraag en --municipality, of --input bestand.jsonl")
-        request = HelpRequest(municipality=municipality, text=text, kind=kind, start=start.date() if start else None,
-                              months=months, hours_per_week=hours)
-        try:
-            answer = services.match(request, limit=limit)
-        except BadRequest as exc:
-            raise click.BadParameter(str(exc)) from None
-        click.echo(json.dumps(answer, ensure_ascii=False, indent=2) if as_json else _format_match(answer))
-        services.close()
-        return
-    failed = 0
-    for number, line in enumerate(input_file, 1):
-        if not line.strip():
-            continue
-        request_id: object = number  # lines without an id are known by their line number
-        try:
-            data = json.loads(line)
-            if isinstance(data, dict):
-                request_id = data.get("id", number)
-            answer = {"id": request_id, **services.match(request_from_json(data), limit=limit)}
-        except (ValueError, BadRequest) as exc:  # json.JSONDecodeError is a ValueError
-            failed += 1
-            answer = {"id": request_id, "error": f"regel {number}: {exc}"}
-        click.echo(json.dumps(answer, ensure_ascii=False))
-    services.close()
+    if input_file is None and (not text or not municipality):
+        raise click.UsageError("geef een hulpvraag en --municipality, of --input bestand.jsonl")
+    with _services() as services:
+        services.sync()
+        services.refresh_semantic()
+        if input_file is None:
+            request = HelpRequest(municipality=municipality, text=text, kind=kind,
+                                  start=start.date() if start else None, months=months, hours_per_week=hours)
+            try:
+                answer = services.match(request, limit=limit)
+            except BadRequest as exc:
+                raise click.BadParameter(str(exc)) from None
+            click.echo(json.dumps(answer, ensure_ascii=False, indent=2) if as_json else _format_match(answer))
+            return
+        failed = 0
+        for number, line in enumerate(input_file, 1):
+            if not line.strip():
+                continue
+            request_id: object = number  # lines without an id are known by their line number
+            try:
+                data = json.loads(line)
+                if isinstance(data, dict):
+                    request_id = data.get("id", number)
+                answer = {"id": request_id, **services.match(request_from_json(data), limit=limit)}
+            except (ValueError, BadRequest) as exc:  # json.JSONDecodeError is a ValueError
+                failed += 1
+                answer = {"id": request_id, "error": f"regel {number}: {exc}"}
+            click.echo(json.dumps(answer, ensure_ascii=False))
     if failed:
         click.echo(f"{failed} aanvragen konden niet worden gekoppeld.", err=True)
         sys.exit(1)

@@ -25,7 +25,7 @@ def request_figures(rows: list[dict], events: list[dict], today: dt.date) -> dic
     """Requests per month (12), per pool, per focus area, and the median days from request to first match."""
     per_month = Counter(row["created"][:7] for row in rows)
     months = months_back(today, 12)
-    pools = Counter(row.get("pool") or route(to_help_request(row)).pool for row in rows)
+    pools = Counter(route(to_help_request(row)).pool for row in rows)
     areas = Counter(row.get("focus_area") or "" for row in rows)
     created = {row["id"]: dt.datetime.fromisoformat(row["created"]) for row in rows}
     first_match: dict[int, dt.datetime] = {}

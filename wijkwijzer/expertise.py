@@ -66,6 +66,7 @@ class ExpertPool:
         self.check_interval = check_interval
         self._checked = 0.0
         self._matrix: tuple[str, list[PoolMember], np.ndarray] | None = None
+        self._terms: tuple[list[PoolMember], list[set[str]]] | None = None
         self._state: PoolState | None = None
         self._lock = threading.Lock()
 
@@ -131,43 +132,40 @@ class ExpertPool:
             themes.append(key)
         return replace(request, municipality=name, province=self.gemeenten.province_of(name), themes=tuple(themes))
 
+    def _cached_vectors(self, texts: list[str], kind: str) -> np.ndarray:
+        """Vectors for `texts` in order, from the SQLite cache by text hash; only texts never seen are embedded."""
+        assert self.embedder is not None
+        model = self.embedder.model_id + ("#query" if kind == "query" else "")
+        keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
+        known = self.store.vectors(model, keys)
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
+        if missing:
+            fresh = dict(zip(missing, self.embedder.embed(list(missing.values()), kind), strict=True))
+            self.store.put_vectors(model, fresh)
+            known.update(fresh)
+        return np.stack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 1), np.float32)
+
     def profile_matrix(self, members: list[PoolMember]) -> np.ndarray:
-        """Profile vectors in member order; only profiles never seen before are embedded (cached by text hash)."""
+        """Profile vectors in member order; only profiles never seen before are embedded."""
         assert self.embedder is not None
         model = self.embedder.model_id
         if self._matrix is not None and self._matrix[0] == model and self._matrix[1] is members:
             return self._matrix[2]  # the same list of members as last time: the state did not change
-        keyed = [hashlib.sha256(m.profile_text().encode()).hexdigest()[:32] for m in members]
-        known = self.store.vectors(model, keyed)
-        missing = {digest: m for digest, m in zip(keyed, members, strict=True) if digest not in known}
-        if missing:
-            vectors = self.embedder.embed([m.profile_text() for m in missing.values()], "passage")
-            fresh = dict(zip(missing, vectors, strict=True))
-            self.store.put_vectors(model, fresh)
-            known.update(fresh)
-        matrix = np.stack([known[d] for d in keyed]).astype(np.float32) if keyed else np.zeros((0, 1), np.float32)
+        matrix = self._cached_vectors([m.profile_text() for m in members], "passage")
         self._matrix = (model, members, matrix)
         return matrix
 
     def query_vectors(self, texts: list[str]) -> np.ndarray:
-        """Request vectors, cached by text hash: a request is embedded once, when it arrives, not again for every
-        batch assignment that reconsiders it."""
-        assert self.embedder is not None
-        model = self.embedder.model_id + "#query"
-        keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
-        known = self.store.vectors(model, keys)
-        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-        if missing:
-            vectors = self.embedder.embed([t for _, t in missing], "query")
-            fresh = {k: v for (k, _), v in zip(missing, vectors, strict=True)}
-            self.store.put_vectors(model, fresh)
-            known.update(fresh)
-        return np.stack([known[k] for k in keys])
+        """Request vectors: a request is embedded once, when it arrives, not again for every batch assignment
+        that reconsiders it."""
+        return self._cached_vectors(texts, "query")
 
     def similarities(self, texts: list[str], members: list[PoolMember]) -> list[dict[str, float]]:
         """Per text the cosine to each profile with the search embedder, or term overlap without a model."""
         if self.embedder is None or not members:
-            profiles = [terms(m.profile_text()) for m in members]
+            if self._terms is None or self._terms[0] is not members:  # analysed once per state of the folder
+                self._terms = (members, [terms(m.profile_text()) for m in members])
+            profiles = self._terms[1]
             return [{m.id: lexical_similarity(terms(t), p) for m, p in zip(members, profiles, strict=True)}
                     for t in texts]
         matrix = self.profile_matrix(members)

@@ -86,12 +86,12 @@ class Services:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        hits = None
+        semantic = None
         if mode != "keyword" and semantic_ready and request.text.strip():
             # The query is embedded in a worker thread while the keyword side matches (torch releases the GIL).
-            future = self._pool().submit(self._semantic_hits, request.text, 100 if mode == "hybrid" else 50)
+            future = self._workers().submit(self._semantic_hits, request.text, 100 if mode == "hybrid" else 50)
 
-            def hits() -> dict | None:
+            def semantic() -> dict | None:
                 try:
                     return future.result()
                 except Exception:
@@ -99,7 +99,8 @@ class Services:
                     return None
 
         ratio = self.settings.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
-        response = self.index.search(request, semantic=hits, ratio=ratio, mode=mode if hits else "keyword")
+        response = self.index.search(request, semantic=semantic, ratio=ratio,
+                                     mode=mode if semantic else "keyword")
         with self._cache_lock:
             self._cache[key] = response
             while len(self._cache) > 512:
@@ -110,7 +111,7 @@ class Services:
         # A typo the keyword side corrects would also throw the embedding off: embed the correction.
         return self.semantic.search(self.index.correct(text) or text, limit=limit)
 
-    def _pool(self) -> ThreadPoolExecutor:
+    def _workers(self) -> ThreadPoolExecutor:
         with self._cache_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wijkwijzer-embed")
@@ -162,7 +163,7 @@ class Services:
         _, token = self.requests.submit(result.data)
         if self.pool.embedder is not None:
             # Embed the question now, off the request path: the coordinator's first look needs no model time.
-            self._pool().submit(self._embed_quietly, result.data["question"])
+            self._workers().submit(self._embed_quietly, result.data["question"])
         return result, token
 
     def _embed_quietly(self, text: str) -> None:

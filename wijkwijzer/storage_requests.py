@@ -7,6 +7,7 @@ with the status. Submitters follow their request by an unguessable token; only i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -227,15 +228,18 @@ class RequestStore:
     def check_user(self, username: str, password: str) -> dict | None:
         """The account when the password is right, else None (same work either way)."""
         rows = list(self.db["users"].rows_where("username = ?", [username]))
-        stored = rows[0]["password_hash"] if rows else _DUMMY_HASH
+        stored = rows[0]["password_hash"] if rows else _dummy_hash()
         ok = check_password_hash(stored, password)
         if not (rows and ok):
             return None
         return {"username": rows[0]["username"], "name": rows[0]["name"], "role": rows[0].get("role") or "coordinator"}
 
 
-# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("wijkwijzer-dummy-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so a wrong name costs as long as a wrong password (made on
+    first use: hashing is deliberately slow, and importing this module must stay cheap)."""
+    return generate_password_hash("wijkwijzer-dummy-password")
 
 
 def _decode(row: dict) -> dict:

@@ -79,10 +79,7 @@ def queue():
 def detail(request_id: int):
     """One request: contact, question, suggested matches with reasons, related cases, actions and history."""
     svc = services()
-    item = svc.requests.get(request_id)
-    if item is None:
-        abort(404)
-    svc.requests.audit(g.user["username"], "bekeken", request_id)
+    item = _audited(request_id, "bekeken")
     suggestions = svc.suggestions(request_id)
     members = {m.id: m for m in svc.pool.members()}
     return render_template(
@@ -117,6 +114,16 @@ def change_status(request_id: int):
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
     return _act(request_id, lambda: svc.requests.set_status(request_id, status, g.user["username"], note),
                 f"Status: {status}.")
+
+
+def _audited(request_id: int, action: str) -> dict:
+    """The request (404 when there is none), with the coordinator's look at it written to the audit log."""
+    svc = services()
+    item = svc.requests.get(request_id)
+    if item is None:
+        abort(404)
+    svc.requests.audit(g.user["username"], action, request_id)
+    return item
 
 
 def _act(request_id: int, action, done: str):
@@ -185,12 +192,8 @@ def editor():
 @login_required
 def export(request_id: int):
     """Everything stored about one request as JSON (for a request for access under the AVG)."""
-    svc = services()
-    data = svc.requests.export(request_id)
-    if data is None:
-        abort(404)
-    svc.requests.audit(g.user["username"], "geëxporteerd", request_id)
-    response = jsonify(data)
+    _audited(request_id, "geëxporteerd")
+    response = jsonify(services().requests.export(request_id))
     response.headers["Content-Disposition"] = f'attachment; filename="aanvraag-{request_id}.json"'
     return response
 
