@@ -22,6 +22,7 @@ AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PASSWORD = "lang-genoeg-wachtwoord"
+INSTALLED_MODEL = ROOT / "data" / "models" / "multilingual-e5-small"
 
 
 def _missing() -> str | None:
@@ -48,7 +49,15 @@ def site(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("browser")
     settings = replace(make_settings(tmp, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
+    if os.environ.get("WIJKWIJZER_SCREENSHOT_DIR") and INSTALLED_MODEL.is_dir():
+        # Screenshots for the README show the product as users get it: with semantic search on. Embedding the
+        # sample content takes a minute on two cores, so only the screenshot run pays for it.
+        settings = replace(settings, embedding_model=str(INSTALLED_MODEL))
     app = create_app(settings, watch=False)
+    services = app.extensions["wijkwijzer"]
+    if settings.embedding_model:
+        services.refresh_semantic()
+        assert services.semantic.ready, services.semantic.status()
     app.extensions["wijkwijzer"].requests.add_user("coord", "Coördinator", PASSWORD)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)

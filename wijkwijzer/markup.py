@@ -27,13 +27,39 @@ URL_SCHEMES = {"http", "https", "mailto"}
 EXTENSIONS = ["tables", "fenced_code", "sane_lists", "toc", "abbr", "def_list"]
 
 
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d+[.)])\s+\S")
+_FENCE = ("```", "~~~")
+
+
+def separate_lists(source: str) -> str:
+    """Put a blank line before a list that starts right under a paragraph line.
+
+    Editors write lists the GitHub way ("Wij deden drie dingen:" and "- ..." on the next line); Python-Markdown
+    only starts a list after a blank line and would otherwise print the dashes inside the paragraph.
+    """
+    out: list[str] = []
+    fenced = in_list = False
+    for line in source.split("\n"):
+        if line.lstrip().startswith(_FENCE):
+            fenced = not fenced
+        elif not fenced:
+            if _LIST_ITEM.match(line):
+                if not in_list and out and out[-1].strip() and not out[-1].startswith((" ", "\t")):
+                    out.append("")
+                in_list = True
+            elif not line.strip():
+                in_list = False
+        out.append(line)
+    return "\n".join(out)
+
+
 @lru_cache(maxsize=512)
 def render_markdown(source: str) -> str:
     """Render editor markdown to HTML, then sanitise it with nh3 (Ammonia) against an allow-list.
 
     A level-1 heading in the body becomes level 2: the page title is the only h1.
     """
-    source = re.sub(r"^# ", "## ", source, flags=re.MULTILINE)
+    source = separate_lists(re.sub(r"^# ", "## ", source, flags=re.MULTILINE))
     raw = markdown.markdown(source, extensions=EXTENSIONS, extension_configs={"toc": {"permalink": False}},
                             output_format="html")
     return nh3.clean(
