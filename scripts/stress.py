@@ -39,7 +39,8 @@ def start_server(data: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "WIJKWIJZER_DATA_DIR": str(data), "WIJKWIJZER_PORT": str(port),
            "WIJKWIJZER_RATELIMITS": "off", "WIJKWIJZER_CONTENT_DIR": str(ROOT / "content"),
            "WIJKWIJZER_EXPERTS_DIR": str(ROOT / "experts")}
-    server = subprocess.Popen([sys.executable, "-m", "wijkwijzer.cli", "serve", "--prod", "--threads", "8"],
+    command = [sys.executable, "-m", "wijkwijzer.cli", "serve", "--prod", "--workers", "2", "--threads", "4"]
+    server = subprocess.Popen(command,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -39,13 +39,13 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The app served by waitress on a free loopback port, with a coordinator account."""
+    """The app served by werkzeug's threaded server on a free loopback port, with a coordinator account."""
     reason = _missing()
     if reason:
         if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
             pytest.fail(reason)
         pytest.skip(reason)
-    from waitress import create_server
+    from werkzeug.serving import make_server
 
     tmp = tmp_path_factory.mktemp("browser")
     settings = replace(make_settings(tmp, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
@@ -59,11 +59,11 @@ def site(tmp_path_factory):
         services.refresh_semantic()
         assert services.semantic.ready, services.semantic.status()
     app.extensions["wijkwijzer"].requests.add_user("coord", "Coördinator", PASSWORD)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
     app.extensions["wijkwijzer"].close()
 
 

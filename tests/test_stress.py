@@ -1,4 +1,4 @@
-"""Concurrent submissions against the production server (waitress in a subprocess): none lost, none doubled."""
+"""Concurrent submissions against the production server (gunicorn, two worker processes): none lost, none doubled."""
 
 import importlib.util
 from pathlib import Path

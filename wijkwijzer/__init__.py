@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
             services.sync()
         except Exception:
             logging.getLogger(__name__).exception("eerste synchronisatie van de inhoud mislukt")
+    else:
+        services.knowledge.refresh_taxonomy()  # labels and facets without indexing (another process does that)
     if watch if watch is not None else not settings.testing:
         services.start_watching()
         services.start_semantic()

@@ -323,33 +323,36 @@ def model_install(force: bool) -> None:
 @click.option("--host", default=None, help="Address to listen on (default WIJKWIJZER_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default WIJKWIJZER_PORT or 5000).")
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloader (development only).")
-@click.option("--prod", is_flag=True, help="Production server (waitress) with several worker threads.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Worker threads of the production server.")
-def serve(host: str | None, port: int | None, debug: bool, prod: bool, threads: int) -> None:
+@click.option("--prod", is_flag=True, help="Production server (gunicorn): several worker processes.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Worker processes of the production server.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per worker process of the production server.")
+def serve(host: str | None, port: int | None, debug: bool, prod: bool, workers: int, threads: int) -> None:
     """Serve the site and the API; content changes are picked up while it runs.
 
-    --prod runs waitress: one process whose worker threads share the index, the model and the database
-    (SQLite in WAL mode, one connection per thread; the index has one writer, the watcher). Put it behind a
-    reverse proxy that terminates HTTPS.
+    --prod runs gunicorn: the index is brought up to date once, then WORKERS processes with THREADS threads
+    each serve requests. They share the data folder (SQLite in WAL mode; every reader opens the newest index
+    generation); one of them at a time re-indexes changed files and embeds new passages. Each process loads
+    the embedding model on its first semantic query. Put it behind a reverse proxy that terminates HTTPS.
 
-    Example: wijkwijzer serve --prod --port 8000
+    Example: wijkwijzer serve --prod --workers 4 --port 8000
     """
-    from wijkwijzer import create_app
-
     settings = _settings()
-    app = create_app(settings)
     host, port = host or settings.host, port or settings.port
     if prod:
-        from waitress import serve as waitress_serve
+        from wijkwijzer.serving import serve_production
 
-        click.echo(f"Wijkwijzer op http://{host}:{port} ({threads} threads)")
-        # trusted_proxy: the reverse proxy's X-Forwarded-For/-Proto make rate limits and HSTS see the client.
-        waitress_serve(app, host=host, port=port, threads=threads, ident="wijkwijzer",
-                       trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
-                       clear_untrusted_proxy_headers=True)
+        settings = settings.with_secret()  # one session key for all workers, made before they start
+        with _services() as svc:
+            report = svc.sync()
+        click.echo(f"Wijkwijzer op http://{host}:{port}: {report.documents} praktijkvoorbeelden, "
+                   f"{workers} processen met elk {threads} threads")
+        serve_production(settings, host, port, workers, threads)
         return
-    app.run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)
+    from wijkwijzer import create_app
+
+    create_app(settings).run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -114,12 +115,16 @@ class Settings:
         key_file = self.data_dir / "secret_key"
         if key_file.exists():
             return replace(self, secret_key=key_file.read_text().strip())
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_hex(32)
-        tmp = key_file.with_suffix(".tmp")
-        tmp.write_text(key)
-        tmp.chmod(0o600)
-        tmp.replace(key_file)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = key_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(key)
+            tmp.chmod(0o600)
+            tmp.replace(key_file)
+        except OSError as exc:
+            # A read-only data folder must not stop the site: sessions then last until the next restart.
+            logging.getLogger(__name__).warning("sessiesleutel niet bewaard (%s); stel WIJKWIJZER_SECRET_KEY in", exc)
         return replace(self, secret_key=key)
 
 

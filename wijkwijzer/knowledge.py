@@ -163,6 +163,11 @@ class KnowledgeBase:
             self.last_report = report
             return report
 
+    def refresh_taxonomy(self) -> bool:
+        """Reload the taxonomy if its file changed (for processes that read the index but do not write it)."""
+        with self._lock:
+            return self._load_taxonomy()
+
     # -- internals -----------------------------------------------------------------------------------------
     def _load_taxonomy(self) -> bool:
         path = self.content_dir / TAXONOMY_FILE

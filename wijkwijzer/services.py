@@ -18,6 +18,7 @@ from wijkwijzer.domain.helprequests import FormResult, to_help_request, validate
 from wijkwijzer.domain.matching import DEFAULT_HOURS, HelpRequest, MatchResult, period
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
+from wijkwijzer.locking import WriterLease
 from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import SearchRequest, SearchResponse
@@ -44,6 +45,7 @@ class Services:
     semantic: SemanticIndex
     pool: ExpertPool
     requests: RequestStore
+    writer: WriterLease
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -64,7 +66,7 @@ class Services:
         semantic = SemanticIndex(store, embedder, reason)
         pool = ExpertPool(settings.experts_dir, store, lambda: knowledge.taxonomy, embedder)
         return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
-                   requests=RequestStore(store))
+                   requests=RequestStore(store), writer=WriterLease(settings.data_dir / "writer.lock"))
 
     # -- search --------------------------------------------------------------------------------------------
     def default_mode(self) -> str:
@@ -143,6 +145,7 @@ class Services:
             "errors": [p for p in (run["problems"] if run else []) if p["severity"] == "error"],
             "warnings": len([p for p in (run["problems"] if run else []) if p["severity"] == "warning"]),
             "semantic": self.semantic.status().to_dict(),
+            "storage": {"writable": self.store.read_only is None, "error": self.store.read_only},
         }
 
     # -- matching ------------------------------------------------------------------------------------------
@@ -229,23 +232,27 @@ class Services:
         """Bring the index in line with the content folder."""
         return self.knowledge.sync(**kwargs)
 
-    def refresh_semantic(self) -> None:
+    def refresh_semantic(self, *, embed: bool = True) -> None:
         """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
-        pool profiles that changed, so the first match does not wait for them."""
+        pool profiles that changed, so the first match does not wait for them. With `embed=False` only vectors
+        another process stored are taken up."""
         if self.semantic.enabled:
-            self.semantic.update(self.index.generation(), self.index.all_cases())
-            if self.semantic.ready and self.pool.embedder is not None:
+            self.semantic.update(self.index.generation(), self.index.all_cases(), embed=embed)
+            if embed and self.semantic.ready and self.pool.embedder is not None:
                 self.pool.profile_matrix(self.pool.members())
 
     def start_semantic(self) -> None:
-        """Keep the semantic index current in a daemon thread, so the site starts without waiting for the model."""
+        """Keep the semantic index current in a daemon thread, so the site starts without waiting for the model.
+
+        Of several server processes only the holder of the writer lease embeds; the others read its vectors.
+        """
         if not self.semantic.enabled or self._semantic_thread is not None:
             return
 
         def loop() -> None:
             while True:
                 try:
-                    self.refresh_semantic()
+                    self.refresh_semantic(embed=self.writer.try_acquire())
                 except Exception:
                     log.exception("semantische index bijwerken mislukt")
                 if self._stop.wait(max(self.settings.watch_interval, 1.0)):
@@ -255,7 +262,11 @@ class Services:
         self._semantic_thread.start()
 
     def start_watching(self) -> None:
-        """Re-sync the content folder every `watch_interval` seconds in a daemon thread."""
+        """Re-sync the content folder every `watch_interval` seconds in a daemon thread.
+
+        Of several server processes only the holder of the writer lease re-indexes; the others see its commits
+        (every search opens the newest generation) and reload the taxonomy when its file changes.
+        """
         if self.settings.watch_interval <= 0 or self._watcher is not None:
             return
 
@@ -263,6 +274,9 @@ class Services:
             dutch_lexicon()  # load the compound word list now, not on the first edit an editor makes
             while not self._stop.wait(self.settings.watch_interval):
                 try:
+                    if not self.writer.try_acquire():
+                        self.knowledge.refresh_taxonomy()
+                        continue
                     report = self.knowledge.sync()
                     if report.written or report.removed:
                         log.info("index bijgewerkt: %d gewijzigd, %d verwijderd", report.written, report.removed)
@@ -278,9 +292,12 @@ class Services:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+        if self._semantic_thread is not None:
+            self._semantic_thread.join(timeout=5)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self.index.close()
+        self.writer.release()
 
 
 def match_answer(result: MatchResult, cases: list) -> dict:

@@ -16,17 +16,47 @@ import sqlite_utils
 
 from wijkwijzer.domain.problems import Problem
 
+_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_CREATE_TABLE,
+           sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE}
+
+
+def _refuse_writes(action: int, *args) -> int:
+    # Denied statements fail with sqlite3.DatabaseError("not authorized") before touching the file.
+    return sqlite3.SQLITE_DENY if action in _WRITES else sqlite3.SQLITE_OK
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the database file and its folder (for -wal and -shm files)."""
+    try:
+        with open(path, "r+b"):
+            pass
+        probe = path.parent / f".write-probe-{threading.get_ident()}"
+        probe.touch()
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class Store:
-    """SQLite in WAL mode with a busy timeout, one connection per thread."""
+    """SQLite in WAL mode with a busy timeout, one connection per thread.
+
+    When the data folder cannot be written (a read-only mount, wrong owner), the database opens read-only:
+    searching and reading keep working, `read_only` says why, and every write raises sqlite3.DatabaseError
+    ("not authorized"), which the site answers with 503.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self.read_only: str | None = None
+        if self.path.exists() and not _writable(self.path):
+            self.read_only = f"de datamap {self.path.parent} of de database daarin is alleen-lezen"
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
@@ -35,10 +65,19 @@ class Store:
         """This thread's database handle."""
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if self.read_only:
+                # With -wal and -shm present SQLite reads the WAL too; without them (a clean shutdown) it cannot
+                # create them in a read-only folder, and the file is read as immutable.
+                wal = all(Path(f"{self.path}{suffix}").exists() for suffix in ("-wal", "-shm"))
+                mode = "ro" if wal else "ro&immutable=1"
+                conn = sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+                conn.set_authorizer(_refuse_writes)
+            else:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db

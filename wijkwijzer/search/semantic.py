@@ -199,8 +199,13 @@ class SemanticIndex:
                 pending=self._pending, error=self.error,
             )
 
-    def update(self, generation: object, cases: list[dict], progress: Callable[[int], None] | None = None) -> None:
-        """Make the passages of `cases` searchable: reuse stored vectors, embed the rest (call off the request path)."""
+    def update(self, generation: object, cases: list[dict], progress: Callable[[int], None] | None = None,
+               *, embed: bool = True) -> None:
+        """Make the passages of `cases` searchable: reuse stored vectors, embed the rest (call off the request path).
+
+        With `embed=False` (a server process that is not the writer) only stored vectors are used: while some
+        are missing the index stays not ready, and a later call picks up what the writer has stored meanwhile.
+        """
         if not self.enabled or generation == self._generation:
             return
         assert self.embedder is not None
@@ -213,6 +218,8 @@ class SemanticIndex:
                 self._pending = len(missing)
                 if not self._ready:  # show what we already have while the rest is embedded
                     self._install(passages, known)
+            if missing and not embed:
+                return
             for start in range(0, len(missing), EMBED_BATCH):
                 batch = missing[start:start + EMBED_BATCH]
                 vectors = self.embedder.embed([p.text for p in batch], "passage")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -16,6 +17,7 @@ MESSAGES = {
     413: "U stuurt te veel tekst in één keer.",
     429: "U doet te veel verzoeken achter elkaar. Probeer het over een minuut opnieuw.",
     500: "Er ging bij ons iets mis.",
+    503: "Opslaan lukt op dit moment niet. Wat al was opgeslagen, is niet verloren. Probeer het later opnieuw.",
 }
 
 
@@ -25,6 +27,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return _render(exc.code or 500)
+
+    @app.errorhandler(sqlite3.DatabaseError)
+    def storage_unavailable(exc: sqlite3.DatabaseError):
+        # A read-only or full data folder: say so (503), do not pretend the request is wrong. The message
+        # holds no request data, so nothing personal reaches the log.
+        log.error("opslag niet beschikbaar bij %s %s: %s", request.method, request.path, exc)
+        return _render(503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

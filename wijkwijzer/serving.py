@@ -1,0 +1,81 @@
+"""The production server: gunicorn with several worker processes, each with worker threads.
+
+Every worker builds its own app (no preloading: the index readers, SQLite connections and background threads of
+one process must not be forked into another). The parent brings the index up to date once before the workers
+start; after that the workers share the data folder: SQLite in WAL mode, Whoosh generations that every reader
+picks up, and one writer at a time through the lease in `wijkwijzer.locking`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from wijkwijzer.config import Settings
+
+log = logging.getLogger(__name__)
+TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
+_FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
+
+
+def behind_proxy(wsgi_app: Callable, trusted: Iterable[str] = TRUSTED_PROXIES) -> Callable:
+    """Take the client address and scheme from X-Forwarded-For/-Proto, but only from a trusted reverse proxy.
+
+    Rate limits count per client address and HSTS needs to know the request came in over HTTPS; a client that
+    talks to us directly must not be able to claim another address by sending the header itself.
+    """
+    trusted = frozenset(trusted)
+    fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1)
+
+    def app(environ: dict, start_response: Callable):
+        if environ.get("REMOTE_ADDR") in trusted:
+            return fixed(environ, start_response)
+        for name in _FORWARDED:
+            environ.pop(name, None)
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
+def serve_production(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    """Run gunicorn in the foreground until it is stopped (SIGTERM/SIGINT stop it gracefully)."""
+    from gunicorn.app.base import BaseApplication
+
+    from wijkwijzer import create_app
+
+    if workers > 1 and settings.ratelimits and settings.ratelimit_storage.startswith("memory://"):
+        log.warning("rate limits count per worker process with memory:// storage (%d workers: up to %dx the limit);"
+                    " set WIJKWIJZER_RATELIMIT_STORAGE=redis://... to share them", workers, workers)
+
+    def worker_exit(server, worker) -> None:
+        app = getattr(worker, "wsgi", None)  # the Flask app load() returned
+        if app is not None and "wijkwijzer" in getattr(app, "extensions", {}):
+            app.extensions["wijkwijzer"].close()  # gives the writer lease back at once
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "timeout": 120,  # a worker loading the embedding model for its first semantic query is not stuck
+                "graceful_timeout": 30,
+                "keepalive": 5,
+                "proc_name": "wijkwijzer",
+                "accesslog": None,  # URLs hold status-link tokens: no access log (AVG); errors still go to stderr
+                "errorlog": "-",
+                "loglevel": "info",
+                "worker_exit": worker_exit,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            flask_app = create_app(settings, sync=False)
+            flask_app.wsgi_app = behind_proxy(flask_app.wsgi_app)
+            return flask_app
+
+    Server().run()
