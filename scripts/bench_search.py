@@ -135,7 +135,8 @@ def embedding_throughput(n_passages: int) -> dict[str, np.ndarray] | None:
           f"{', GPU ' + torch.cuda.get_device_name(0) if 'cuda' in devices else ''})")
     sample_vectors = None
     for precision, device in [("fp32", d) for d in devices] + [("int8", "cpu")]:
-        variant = replace(settings, embedding_precision=precision, device=device)
+        # Queries in the passages' precision: this compares passage precisions (query precision: see hybrid).
+        variant = replace(settings, embedding_precision=precision, device=device, query_precision=precision)
         svc = eval_services(variant, SAMPLE)
         quality = evaluate(queries, ranker(svc, "semantic", None))["all"].ndcg
         passages = [p for case in svc.index.all_cases() for p in split_passages(case["slug"], case["title"],
@@ -243,33 +244,36 @@ def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None)
 
 
 def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.ndarray]) -> None:
-    """Hybrid search over HTTP with the real model embedding each query (passage vectors synthetic)."""
-    embedder, _ = make_embedder(Settings.from_env(base=ROOT))
-    svc = Services.build(settings, embedder=embedder)
-    t0 = time.perf_counter()
-    stored = synthetic_vectors(svc, material)
-    svc.refresh_semantic()
-    assert svc.semantic.ready
-    print(f"semantic index:        {time.perf_counter() - t0:7.2f} s  ({stored} passages, vectors synthetic)")
-    t0 = time.perf_counter()
-    svc.semantic.search("wijk")
-    print(f"model load:            {time.perf_counter() - t0:7.2f} s  (once, on the first semantic query)")
-    app = create_app(settings, watch=False)
-    app.extensions["wijkwijzer"].close()
-    app.extensions["wijkwijzer"] = svc
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    times = []
-    for q in qs:
-        url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q, "mode": "hybrid"})
+    """Hybrid search over HTTP with the real model embedding each query (passage vectors synthetic), once per
+    query precision, in the same run so the two figures compare."""
+    for precision in ("fp32", "int8"):
+        embedder, _ = make_embedder(replace(Settings.from_env(base=ROOT), query_precision=precision))
+        svc = Services.build(settings, embedder=embedder)
         t0 = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=30) as response:
-            assert json.loads(response.read())["mode"] == "hybrid"
-        times.append(time.perf_counter() - t0)
-    print(f"hybrid, HTTP API:      {percentiles(times)}  (query embedded on every request, no result cache)")
-    server.shutdown()
-    svc.close()
+        stored = synthetic_vectors(svc, material)
+        svc.refresh_semantic()
+        assert svc.semantic.ready
+        print(f"semantic index:        {time.perf_counter() - t0:7.2f} s  ({stored} passages, vectors synthetic)")
+        t0 = time.perf_counter()
+        svc.semantic.search("wijk")
+        print(f"model load:            {time.perf_counter() - t0:7.2f} s  (once, on the first semantic query)")
+        app = create_app(settings, watch=False)
+        app.extensions["wijkwijzer"].close()
+        app.extensions["wijkwijzer"] = svc
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        times = []
+        for q in qs:
+            url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q, "mode": "hybrid"})
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as response:
+                assert json.loads(response.read())["mode"] == "hybrid"
+            times.append(time.perf_counter() - t0)
+        print(f"hybrid, HTTP API:      {percentiles(times)}  (query model {precision}; every query embedded, "
+              "no result cache)")
+        server.shutdown()
+        svc.close()
 
 
 def main() -> None:

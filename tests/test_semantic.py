@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
 from wijkwijzer import create_app
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import HashingEmbedder, split_passages
+from wijkwijzer.search.semantic import HashingEmbedder, SentenceTransformerEmbedder, split_passages
 from wijkwijzer.services import Services
 
 
@@ -178,3 +178,17 @@ def test_semantic_ratio_is_a_validated_parameter(tmp_path, sample_content):
     assert client.get("/api/v1/search?q=schulden&semantic_ratio=0.3").status_code == 200
     assert client.get("/zoeken?q=schulden&semantic_ratio=abc").status_code == 200  # the site resets bad values
     app.extensions["wijkwijzer"].close()
+
+
+@pytest.mark.model
+def test_int8_query_model_stays_close_and_passages_stay_fp32(built_model):
+    fp32 = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id)
+    mixed = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id, query_precision="int8")
+    assert mixed.model_id == fp32.model_id  # passage vectors in the cache are the same ones
+    queries = ["jongeren weghouden uit de criminaliteit", "natte muren en beschimmelde huizen"]
+    cosines = (fp32.embed(queries, "query") * mixed.embed(queries, "query")).sum(axis=1)
+    assert np.all(cosines > 0.97) and np.all(cosines < 0.9999)  # close, and really from the int8 copy
+    passage = ["Huurteam. Het huurteam bezoekt huurders met vochtproblemen."]
+    assert np.allclose(mixed.embed(passage, "passage"), fp32.embed(passage, "passage"), atol=1e-5)
+    # the copy shares the token embedding table instead of holding a second one
+    assert mixed._query_model[0].auto_model.embeddings is mixed._model[0].auto_model.embeddings
