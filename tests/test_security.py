@@ -53,6 +53,13 @@ def test_security_headers_on_pages_and_api(app):
     assert "Strict-Transport-Security" in client.get("/", base_url="https://localhost").headers
 
 
+def test_session_cookie_is_httponly_samesite_and_secure_over_https(app):
+    for base, secure in (("http://localhost", False), ("https://localhost", True)):
+        cookie = app.test_client().get("/hulpvraag", base_url=base).headers["Set-Cookie"]  # CSRF token in session
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure, (base, cookie)
+
+
 def test_templates_have_no_inline_script_or_style(app):
     from pathlib import Path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -22,8 +23,20 @@ LIMITS = {
 }
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, marked Secure whenever the request came in over HTTPS.
+
+    Behind the reverse proxy the scheme comes from X-Forwarded-Proto (trusted from the local proxy only), so
+    one deployment serves Secure cookies over HTTPS and still works on plain http://127.0.0.1 for development.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
 def register(app: Flask, settings: Settings) -> Limiter:
     """Add the headers to every response, the rate limits to the endpoints above, and /.well-known/security.txt."""
+    app.session_interface = SessionCookies()
 
     @app.after_request
     def headers(response: Response) -> Response:
