@@ -145,3 +145,22 @@ def test_a_list_right_under_a_paragraph_is_a_list():
                            "```\ntekst:\n- geen lijst in code\n```\n\nNog een alinea.\n1. eerst\n2. dan")
     assert "<p>Wij deden drie dingen:</p>\n<ul>" in html and html.count("<li>") == 5
     assert "- geen lijst in code" in html and "<ol>" in html
+    # as in CommonMark, only "1." starts a numbered list under a paragraph line
+    assert "<ol" not in render_markdown("Zo ging het.\n2023. Daarna kwam de gemeente.")
+
+
+def test_storage_trouble_is_503_and_database_bugs_stay_500(tmp_path, content_dir):
+    import sqlite3
+
+    app = create_app(make_settings(tmp_path, content_dir))
+    errors = {"locked": sqlite3.OperationalError("database is locked"),
+              "dubbel": sqlite3.IntegrityError("UNIQUE constraint failed")}
+
+    @app.get("/probeer/<name>")
+    def fail(name):
+        raise errors[name]
+
+    client = app.test_client()
+    page = client.get("/probeer/locked")
+    assert page.status_code == 503 and "Opslaan lukt op dit moment niet" in page.get_data(as_text=True)
+    assert client.get("/probeer/dubbel").status_code == 500

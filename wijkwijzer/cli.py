@@ -344,9 +344,14 @@ def serve(host: str | None, port: int | None, debug: bool, prod: bool, workers: 
         from wijkwijzer.serving import serve_production
 
         settings = settings.with_secret()  # one session key for all workers, made before they start
+        # Index once before the workers start; its connections are closed before gunicorn forks.
         with _services() as svc:
-            report = svc.sync()
-        click.echo(f"Wijkwijzer op http://{host}:{port}: {report.documents} praktijkvoorbeelden, "
+            try:
+                documents = svc.sync().documents
+            except Exception as exc:  # e.g. a read-only data folder: serve what the index already has
+                click.echo(f"waarschuwing: indexeren mislukt ({exc}); de site toont de bestaande index", err=True)
+                documents = svc.index.count()
+        click.echo(f"Wijkwijzer op http://{host}:{port}: {documents} praktijkvoorbeelden, "
                    f"{workers} processen met elk {threads} threads")
         serve_production(settings, host, port, workers, threads)
         return

@@ -42,9 +42,12 @@ class WriterLease:
             except OSError:
                 os.close(fd)
                 return False
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            self._fd = fd
+            self._fd = fd  # held from here on, even if noting the holder below fails (a full disk)
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                pass
             return True
 
     def release(self) -> None:

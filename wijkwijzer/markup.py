@@ -28,6 +28,8 @@ EXTENSIONS = ["tables", "fenced_code", "sane_lists", "toc", "abbr", "def_list"]
 
 
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d+[.)])\s+\S")
+# As in CommonMark, only a bullet or "1." starts a list under a paragraph line: "2023. Daarna ..." is text.
+_LIST_START = re.compile(r"^(?:[-*+]|1[.)])\s+\S")
 _FENCE = ("```", "~~~")
 
 
@@ -43,7 +45,7 @@ def separate_lists(source: str) -> str:
         if line.lstrip().startswith(_FENCE):
             fenced = not fenced
         elif not fenced:
-            if _LIST_ITEM.match(line):
+            if _LIST_ITEM.match(line) and (in_list or _LIST_START.match(line)):
                 if not in_list and out and out[-1].strip() and not out[-1].startswith((" ", "\t")):
                     out.append("")
                 in_list = True

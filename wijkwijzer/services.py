@@ -54,12 +54,17 @@ class Services:
     _executor: ThreadPoolExecutor | None = None
 
     @classmethod
-    def build(cls, settings: Settings, embedder: Embedder | None = None) -> Services:
-        """Create the data folder, open the database and the index; configure (not load) the embedding model."""
+    def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None) -> Services:
+        """Create the data folder, open the database and the index; configure (not load) the embedding model.
+
+        `index_procs` caps the processes of a large re-index (default: up to 4 cores). A web process passes 1: a
+        Whoosh writer process forked from it would inherit its threads and the writer lease's lock.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database_path)
         index = FulltextIndex(settings.index_dir)
-        knowledge = KnowledgeBase(settings.content_dir, index, store, procs=max(1, min(4, os.cpu_count() or 1)))
+        procs = index_procs or max(1, min(4, os.cpu_count() or 1))
+        knowledge = KnowledgeBase(settings.content_dir, index, store, procs=procs)
         reason = None
         if embedder is None:
             embedder, reason = make_embedder(settings)
@@ -251,11 +256,14 @@ class Services:
 
         def loop() -> None:
             while True:
+                writer = self.writer.try_acquire()
                 try:
-                    self.refresh_semantic(embed=self.writer.try_acquire())
+                    self.refresh_semantic(embed=writer)
                 except Exception:
                     log.exception("semantische index bijwerken mislukt")
-                if self._stop.wait(max(self.settings.watch_interval, 1.0)):
+                # A reader waiting for the writer's vectors polls less often: embedding takes minutes to hours.
+                pause = 1.0 if writer or self.semantic.ready else 10.0
+                if self._stop.wait(max(self.settings.watch_interval, pause)):
                     return
 
         self._semantic_thread = threading.Thread(target=loop, name="wijkwijzer-semantic", daemon=True)
@@ -275,7 +283,9 @@ class Services:
             while not self._stop.wait(self.settings.watch_interval):
                 try:
                     if not self.writer.try_acquire():
-                        self.knowledge.refresh_taxonomy()
+                        if self.knowledge.refresh_taxonomy():
+                            with self._cache_lock:
+                                self._cache.clear()  # cached answers carry the old labels and facets
                         continue
                     report = self.knowledge.sync()
                     if report.written or report.removed:
@@ -297,6 +307,7 @@ class Services:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self.index.close()
+        self.store.close()
         self.writer.release()
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 
@@ -30,9 +32,9 @@ def _writable(path: Path) -> bool:
     try:
         with open(path, "r+b"):
             pass
-        probe = path.parent / f".write-probe-{threading.get_ident()}"
-        probe.touch()
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path.parent)  # unique across processes
+        os.close(fd)
+        os.unlink(probe)
         return True
     except OSError:
         return False
@@ -55,7 +57,8 @@ class Store:
         self._local = threading.local()
         self.read_only: str | None = None
         if self.path.exists() and not _writable(self.path):
-            self.read_only = f"de datamap {self.path.parent} of de database daarin is alleen-lezen"
+            # No path here: /api/v1/status is public. The editors' page names the folder.
+            self.read_only = "de datamap of de database daarin is alleen-lezen"
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
@@ -81,6 +84,13 @@ class Store:
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
+
+    def close(self) -> None:
+        """Close this thread's connection (before a fork, and when a command ends)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
 
     def _migrate(self) -> None:
         if "embeddings" not in self.db.table_names():

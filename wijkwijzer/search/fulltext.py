@@ -397,7 +397,7 @@ class FulltextIndex:
     def _snap(self) -> Snapshot:
         with self._lock:
             searcher = self.searcher()
-            gen = self.generation()
+            gen = self._searcher_generation  # the generation this searcher reads, not a later one
             if self._snapshot is None or self._snapshot.generation != gen:
                 self._snapshot = Snapshot(searcher, gen, SEARCH_FIELDS, self._segments, self._postings)
             return self._snapshot

@@ -139,14 +139,11 @@ class SentenceTransformerEmbedder:
             if self._query_model is None:
                 import copy
 
+                # The live model is only read (other threads may be embedding with it); the memo makes the
+                # copy share its 96 MB token-embedding table instead of duplicating it.
                 embeddings = model[0].auto_model.embeddings
-                model[0].auto_model.embeddings = None  # not copied: both models share the 96 MB table
-                try:
-                    quantised = quantise_int8(copy.deepcopy(model))
-                finally:
-                    model[0].auto_model.embeddings = embeddings
-                quantised[0].auto_model.embeddings = embeddings
-                self._query_model = quantised
+                clone = copy.deepcopy(model, {id(embeddings): embeddings})
+                self._query_model = quantise_int8(clone, inplace=True)
             return self._query_model
 
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
@@ -184,7 +181,7 @@ def _embed_one(model, text: str) -> np.ndarray:
     return vector.float().cpu().numpy()
 
 
-def quantise_int8(model):
+def quantise_int8(model, inplace: bool = False):
     """Dynamic int8 quantisation of the Linear layers, per output channel (per tensor loses more quality)."""
     import warnings
 
@@ -194,7 +191,8 @@ def quantise_int8(model):
     with warnings.catch_warnings():
         # torch.ao.quantization announces its move to torchao; the API still works in the pinned torch.
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model.to("cpu"), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        return quantize_dynamic(model.to("cpu"), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                inplace=inplace)
 
 
 @dataclass
@@ -228,6 +226,7 @@ class SemanticIndex:
         self._ready = False
         self._lock = threading.RLock()
         self._generation: object = None
+        self._split: tuple[object, list[Passage]] | None = None
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
@@ -254,7 +253,11 @@ class SemanticIndex:
         if not self.enabled or generation == self._generation:
             return
         assert self.embedder is not None
-        passages = [p for case in cases for p in split_passages(case["slug"], case["title"], case["body"])]
+        if self._split is not None and self._split[0] == generation:
+            passages = self._split[1]  # a reader polling for the writer's vectors: split once per generation
+        else:
+            passages = [p for case in cases for p in split_passages(case["slug"], case["title"], case["body"])]
+            self._split = (generation, passages)
         model_id = self.embedder.model_id
         try:
             known = self.store.vectors(model_id, [p.hash for p in passages])

@@ -185,7 +185,7 @@ def editor():
     svc = services()
     problems = [p.to_dict() for p in svc.knowledge.check() + svc.pool_problems()]
     return render_template("coordinator/editor.html", status=svc.status(), problems=problems,
-                           members=len(svc.pool.members()))
+                           members=len(svc.pool.members()), data_dir=svc.settings.data_dir)
 
 
 @bp.get("/aanvraag/<int:request_id>/export")

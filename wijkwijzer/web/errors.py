@@ -30,8 +30,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(sqlite3.DatabaseError)
     def storage_unavailable(exc: sqlite3.DatabaseError):
-        # A read-only or full data folder: say so (503), do not pretend the request is wrong. The message
-        # holds no request data, so nothing personal reaches the log.
+        # A read-only, locked or full data folder (OperationalError, or "not authorized" from a read-only
+        # Store): say so with 503, do not pretend the request is wrong. The message holds no request data, so
+        # nothing personal reaches the log. Other database errors are bugs: a 500 with the traceback.
+        if not isinstance(exc, sqlite3.OperationalError) and "not authorized" not in str(exc):
+            return unexpected(exc)
         log.error("opslag niet beschikbaar bij %s %s: %s", request.method, request.path, exc)
         return _render(503)
 
