@@ -152,3 +152,24 @@ def _eventually(check, timeout=10.0):
             return True
         time.sleep(0.1)
     return False
+
+
+def test_cached_field_lengths_answer_exactly_as_whoosh(tmp_path, sample_content):
+    from wijkwijzer.search import whoosh_speedups
+
+    assert whoosh_speedups.install()
+    svc = Services.build(make_settings(tmp_path, sample_content))
+    svc.sync()
+    reader = svc.index.searcher().reader()
+    segments = getattr(reader, "readers", [reader])
+    checked = 0
+    for segment in segments:
+        perdoc = segment._perdoc
+        for docnum in range(segment.doc_count_all() + 2):  # past the end too
+            for field in ("title", "lead", "body", "slug", "geen-veld"):
+                expected = whoosh_speedups._ORIGINAL(perdoc, docnum, field) if docnum <= perdoc._doccount else "x"
+                got = whoosh_speedups._doc_field_length(perdoc, docnum, field) if docnum <= perdoc._doccount else "x"
+                assert got == expected, (docnum, field)
+                checked += 1
+    assert checked > 150
+    svc.close()
