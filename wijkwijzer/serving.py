@@ -70,6 +70,10 @@ def serve_production(settings: Settings, host: str, port: int, workers: int, thr
                 "loglevel": "info",
                 "worker_exit": worker_exit,
             }
+            # Newer gunicorn opens a control socket in the home folder: unused here, and two instances on one
+            # machine would share its path.
+            if "control_socket_disable" in self.cfg.settings:
+                options["control_socket_disable"] = True
             for key, value in options.items():
                 self.cfg.set(key, value)
 
