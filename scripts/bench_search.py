@@ -245,9 +245,10 @@ def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None)
 
 def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.ndarray]) -> None:
     """Hybrid search over HTTP with the real model embedding each query (passage vectors synthetic), once per
-    query precision, in the same run so the two figures compare."""
-    for precision in ("fp32", "int8"):
-        embedder, _ = make_embedder(replace(Settings.from_env(base=ROOT), query_precision=precision))
+    query runtime (PyTorch fp32, PyTorch int8, ONNX Runtime), in the same run so the figures compare."""
+    for runtime, precision in (("torch", "fp32"), ("torch", "int8"), ("onnx", "fp32")):
+        embedder, _ = make_embedder(replace(Settings.from_env(base=ROOT), query_precision=precision,
+                                            query_runtime=runtime))
         svc = Services.build(settings, embedder=embedder)
         t0 = time.perf_counter()
         stored = synthetic_vectors(svc, material)
@@ -263,15 +264,17 @@ def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.nda
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}"
-        times = []
-        for q in qs:
-            url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q, "mode": "hybrid"})
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(url, timeout=30) as response:
-                assert json.loads(response.read())["mode"] == "hybrid"
-            times.append(time.perf_counter() - t0)
-        print(f"hybrid, HTTP API:      {percentiles(times)}  (query model {precision}; every query embedded, "
-              "no result cache)")
+        for label, extra in (("cold postings", {}), ("warm postings", {"page": "2"})):
+            svc.semantic._queries.clear()  # every query embedded in both passes
+            times = []
+            for q in qs:
+                url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q, "mode": "hybrid", **extra})
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    assert json.loads(response.read())["mode"] == "hybrid"
+                times.append(time.perf_counter() - t0)
+            print(f"hybrid, HTTP API:      {percentiles(times)}  (queries: {embedder.query_runtime}; {label}; every "
+                  "query embedded, no result cache)")
         server.shutdown()
         svc.close()
 

@@ -192,3 +192,23 @@ def test_int8_query_model_stays_close_and_passages_stay_fp32(built_model):
     assert np.allclose(mixed.embed(passage, "passage"), fp32.embed(passage, "passage"), atol=1e-5)
     # the copy shares the token embedding table instead of holding a second one
     assert mixed._query_model[0].auto_model.embeddings is mixed._model[0].auto_model.embeddings
+
+
+@pytest.mark.model
+def test_onnx_query_encoder_gives_the_models_vectors(built_model, tmp_path):
+    from wijkwijzer.search.onnx_query import encoder_path, export_query_encoder
+
+    exported = export_query_encoder(built_model.path)  # made by `wijkwijzer model install`; reused here
+    assert encoder_path(built_model.path) == exported
+    onnx = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id, query_runtime="onnx")
+    torch_fp32 = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id, query_precision="fp32")
+    assert onnx.query_runtime == "onnx" and torch_fp32.query_runtime == "torch-fp32"
+    for query in ("jongeren weghouden uit de criminaliteit", "VvE", "wat werkt tegen eenzaamheid?"):
+        a, b = onnx.embed([query], "query"), torch_fp32.embed([query], "query")
+        assert a.shape == b.shape == (1, 384) and float(a[0] @ b[0]) > 0.9999
+    # a copy of the folder whose weights differ from what the encoder was made from does not use it
+    copy = tmp_path / "model"
+    shutil.copytree(built_model.path / "onnx", copy / "onnx")
+    (copy / "model.safetensors").write_bytes(b"other weights")
+    assert encoder_path(copy) is None
+    assert SentenceTransformerEmbedder(str(copy), "x", query_runtime="onnx").query_runtime == "torch-fp32"

@@ -317,6 +317,13 @@ def model_install(force: bool) -> None:
     except ModelError as exc:
         raise click.ClickException(f"model niet geïnstalleerd: {exc}") from None
     click.echo(f"{info.model_id} geverifieerd in {info.path} ({info.dimension} dimensies, sha256 {info.sha256[:12]}…)")
+    from wijkwijzer.search.onnx_query import export_query_encoder
+
+    try:
+        encoder = export_query_encoder(info.path)
+        click.echo(f"zoekvragen via ONNX Runtime: {encoder} (gecontroleerd tegen het model)")
+    except Exception as exc:  # queries then go through sentence-transformers: slower, same results
+        click.echo(f"waarschuwing: ONNX-export mislukt ({exc}); zoekvragen lopen via PyTorch", err=True)
 
 
 @main.command()

@@ -39,6 +39,9 @@ class Settings:
     # For a dozen tokens int8 halves the forward pass (hybrid p95 at 10,000 documents 128 -> ~100 ms) for
     # about 1 point of nDCG@10 on the dev set (scripts/eval_search --query-precision fp32|int8).
     query_precision: str = "int8"
+    # "onnx": single queries through ONNX Runtime when `wijkwijzer model install` exported the model (fp32 vectors
+    # in a third of PyTorch's time); "torch" always uses sentence-transformers with `query_precision`.
+    query_runtime: str = "onnx"
     # Share of the semantic side in hybrid ranking (0 = keyword only, 1 = semantic only); the default is
     # what scripts/eval_search showed best on the dev set.
     semantic_ratio: float = 0.7
@@ -107,6 +110,8 @@ class Settings:
                                         PRECISIONS),
             query_precision=_choice("QUERY_PRECISION", env.get(ENV_PREFIX + "QUERY_PRECISION", "")
                                     or cls.query_precision, PRECISIONS),
+            query_runtime=_choice("QUERY_RUNTIME", env.get(ENV_PREFIX + "QUERY_RUNTIME", "") or cls.query_runtime,
+                                  ("onnx", "torch")),
             semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),
             retention_months=int(number("RETENTION_MONTHS", cls.retention_months, int)),
             ratelimit_storage=env.get(ENV_PREFIX + "RATELIMIT_STORAGE") or cls.ratelimit_storage,

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -109,7 +110,7 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(self, model: str, model_id: str, device: str = "cpu", batch_size: int = 8,
-                 precision: str = "fp32", query_precision: str = "fp32") -> None:
+                 precision: str = "fp32", query_precision: str = "fp32", query_runtime: str = "torch") -> None:
         self.model_path = model
         # Vectors of a quantised model differ a little: keep them apart in the vector cache.
         self.model_id = model_id if precision == "fp32" else f"{model_id}+{precision}"
@@ -121,6 +122,19 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._query_model = None
         self._lock = threading.Lock()
+        # ONNX Runtime for single queries, when the model folder holds an encoder exported from these weights
+        # (see onnx_query); passages, batches and every other case go through sentence-transformers.
+        self._query_encoder = None
+        if query_runtime == "onnx" and device == "cpu" and precision == "fp32":
+            from wijkwijzer.search.onnx_query import OnnxQueryEncoder, encoder_path
+
+            exported = encoder_path(Path(model)) if Path(model).is_dir() else None
+            if exported is not None:
+                try:
+                    import onnxruntime  # noqa: F401
+                except ImportError:
+                    exported = None
+            self._query_encoder = OnnxQueryEncoder(Path(model), exported) if exported else None
 
     def _load(self):
         with self._lock:
@@ -146,8 +160,15 @@ class SentenceTransformerEmbedder:
                 self._query_model = quantise_int8(clone, inplace=True)
             return self._query_model
 
+    @property
+    def query_runtime(self) -> str:
+        """What embeds a single query: "onnx", or "torch" (fp32 or int8)."""
+        return "onnx" if self._query_encoder is not None else f"torch-{self.query_precision}"
+
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
         """Normalised vectors, in the order of `texts`."""
+        if kind == "query" and len(texts) == 1 and self._query_encoder is not None:
+            return self._query_encoder.embed(texts[0])
         model = self._load_query_model() if kind == "query" else self._load()
         prompts = getattr(model, "prompts", {}) or {}
         prompt_name = kind if kind in prompts else None
