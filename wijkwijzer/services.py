@@ -242,7 +242,7 @@ class Services:
         pool profiles that changed, so the first match does not wait for them. With `embed=False` only vectors
         another process stored are taken up."""
         if self.semantic.enabled:
-            self.semantic.update(self.index.generation(), self.index.all_cases(), embed=embed)
+            self.semantic.update(self.index.generation(), self.index.all_cases, embed=embed)
             if embed and self.semantic.ready and self.pool.embedder is not None:
                 self.pool.profile_matrix(self.pool.members())
 

@@ -264,9 +264,12 @@ class SemanticIndex:
                 pending=self._pending, error=self.error,
             )
 
-    def update(self, generation: object, cases: list[dict], progress: Callable[[int], None] | None = None,
-               *, embed: bool = True) -> None:
+    def update(self, generation: object, cases: list[dict] | Callable[[], list[dict]],
+               progress: Callable[[int], None] | None = None, *, embed: bool = True) -> None:
         """Make the passages of `cases` searchable: reuse stored vectors, embed the rest (call off the request path).
+
+        `cases` may be a function: it is then only called when the generation changed (reading every stored
+        case study is the expensive part of a call that finds nothing to do).
 
         With `embed=False` (a server process that is not the writer) only stored vectors are used: while some
         are missing the index stays not ready, and a later call picks up what the writer has stored meanwhile.
@@ -277,6 +280,7 @@ class SemanticIndex:
         if self._split is not None and self._split[0] == generation:
             passages = self._split[1]  # a reader polling for the writer's vectors: split once per generation
         else:
+            cases = cases() if callable(cases) else cases
             passages = [p for case in cases for p in split_passages(case["slug"], case["title"], case["body"])]
             self._split = (generation, passages)
         model_id = self.embedder.model_id
