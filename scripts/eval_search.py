@@ -71,14 +71,14 @@ def main() -> None:
     parser.add_argument("--ratios", type=float, nargs="*", default=[],
                         help="also print hybrid nDCG@10 for these semantic ratios")
     parser.add_argument("--precision", choices=("fp32", "int8"), default=None)
-    parser.add_argument("--query-precision", choices=("fp32", "int8"), default=None,
-                        help="precision of the model copy that embeds queries (passages keep --precision)")
+    parser.add_argument("--query-runtime", choices=("onnx", "torch"), default=None,
+                        help="what embeds queries (default WIJKWIJZER_QUERY_RUNTIME)")
     args = parser.parse_args()
     settings = Settings.from_env(base=ROOT)
     if args.precision:
         settings = replace(settings, embedding_precision=args.precision)
-    if args.query_precision:
-        settings = replace(settings, query_precision=args.query_precision)
+    if args.query_runtime:
+        settings = replace(settings, query_runtime=args.query_runtime)
     queries = load_dev_set(args.dev)
     svc = eval_services(settings, args.content)
     print(f"{len(queries)} queries, {svc.index.count()} documents, model {svc.semantic.status().model}, "

@@ -93,7 +93,6 @@ def test_model_install_with_another_model_builds_nothing(run, monkeypatch):
 
 @pytest.mark.parametrize(("name", "value"), [("WIJKWIJZER_SEMANTIC_RATIO", "1.5"),
                                              ("WIJKWIJZER_EMBEDDING_PRECISION", "fp16"),
-                                             ("WIJKWIJZER_QUERY_PRECISION", "int4"),
                                              ("WIJKWIJZER_QUERY_RUNTIME", "tensorrt"),
                                              ("WIJKWIJZER_DEVICE", "gpu")])
 def test_bad_search_settings_name_what_is_allowed(monkeypatch, name, value):

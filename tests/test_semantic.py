@@ -181,27 +181,13 @@ def test_semantic_ratio_is_a_validated_parameter(tmp_path, sample_content):
 
 
 @pytest.mark.model
-def test_int8_query_model_stays_close_and_passages_stay_fp32(built_model):
-    fp32 = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id)
-    mixed = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id, query_precision="int8")
-    assert mixed.model_id == fp32.model_id  # passage vectors in the cache are the same ones
-    queries = ["jongeren weghouden uit de criminaliteit", "natte muren en beschimmelde huizen"]
-    cosines = (fp32.embed(queries, "query") * mixed.embed(queries, "query")).sum(axis=1)
-    assert np.all(cosines > 0.97) and np.all(cosines < 0.9999)  # close, and really from the int8 copy
-    passage = ["Huurteam. Het huurteam bezoekt huurders met vochtproblemen."]
-    assert np.allclose(mixed.embed(passage, "passage"), fp32.embed(passage, "passage"), atol=1e-5)
-    # the copy shares the token embedding table instead of holding a second one
-    assert mixed._query_model[0].auto_model.embeddings is mixed._model[0].auto_model.embeddings
-
-
-@pytest.mark.model
 def test_onnx_query_encoder_gives_the_models_vectors(built_model, tmp_path):
     from wijkwijzer.search.onnx_query import encoder_path, export_query_encoder
 
     exported = export_query_encoder(built_model.path)  # made by `wijkwijzer model install`; reused here
     assert encoder_path(built_model.path) == exported
     onnx = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id, query_runtime="onnx")
-    torch_fp32 = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id, query_precision="fp32")
+    torch_fp32 = SentenceTransformerEmbedder(str(built_model.path), built_model.model_id)
     assert onnx.query_runtime == "onnx" and torch_fp32.query_runtime == "torch-fp32"
     for query in ("jongeren weghouden uit de criminaliteit", "VvE", "wat werkt tegen eenzaamheid?"):
         a, b = onnx.embed([query], "query"), torch_fp32.embed([query], "query")

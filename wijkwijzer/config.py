@@ -35,12 +35,8 @@ class Settings:
     # "int8" quantises the model's Linear layers (dynamic, per channel): faster only on CPUs with VNNI,
     # and it costs ranking quality; scripts/bench_search prints both figures.
     embedding_precision: str = "fp32"
-    # Precision of the model copy that embeds search queries on the CPU (passages keep `embedding_precision`).
-    # For a dozen tokens int8 halves the forward pass (hybrid p95 at 10,000 documents 128 -> ~100 ms) for
-    # about 1 point of nDCG@10 on the dev set (scripts/eval_search --query-precision fp32|int8).
-    query_precision: str = "int8"
     # "onnx": single queries through ONNX Runtime when `wijkwijzer model install` exported the model (fp32 vectors
-    # in a third of PyTorch's time); "torch" always uses sentence-transformers with `query_precision`.
+    # in a third of PyTorch's time); "torch" always uses sentence-transformers.
     query_runtime: str = "onnx"
     # Share of the semantic side in hybrid ranking (0 = keyword only, 1 = semantic only); the default is
     # what scripts/eval_search showed best on the dev set.
@@ -108,8 +104,6 @@ class Settings:
             device=_device(env.get(ENV_PREFIX + "DEVICE", "") or "cpu"),
             embedding_precision=_choice("EMBEDDING_PRECISION", env.get(ENV_PREFIX + "EMBEDDING_PRECISION", ""),
                                         PRECISIONS),
-            query_precision=_choice("QUERY_PRECISION", env.get(ENV_PREFIX + "QUERY_PRECISION", "")
-                                    or cls.query_precision, PRECISIONS),
             query_runtime=_choice("QUERY_RUNTIME", env.get(ENV_PREFIX + "QUERY_RUNTIME", "") or cls.query_runtime,
                                   ("onnx", "torch")),
             semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),

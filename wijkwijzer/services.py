@@ -330,12 +330,10 @@ def make_embedder(settings: Settings) -> tuple[Embedder | None, str | None]:
     if settings.embedding_model:
         return SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_model, settings.device,
                                            precision=settings.embedding_precision,
-                                           query_precision=settings.query_precision,
                                            query_runtime=settings.query_runtime), None
     folder = settings.default_model_dir
     if not (folder / "model.safetensors").is_file():
         return None, "het taalmodel is niet geïnstalleerd (voer 'wijkwijzer model install' uit)"
     return SentenceTransformerEmbedder(str(folder), MODEL_ID, settings.device,
                                        precision=settings.embedding_precision,
-                                       query_precision=settings.query_precision,
                                        query_runtime=settings.query_runtime), None

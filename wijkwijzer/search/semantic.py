@@ -110,17 +110,14 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(self, model: str, model_id: str, device: str = "cpu", batch_size: int = 8,
-                 precision: str = "fp32", query_precision: str = "fp32", query_runtime: str = "torch") -> None:
+                 precision: str = "fp32", query_runtime: str = "torch") -> None:
         self.model_path = model
         # Vectors of a quantised model differ a little: keep them apart in the vector cache.
         self.model_id = model_id if precision == "fp32" else f"{model_id}+{precision}"
         self.device = device
         self.precision = precision
-        # An int8 copy for queries only makes sense beside an fp32 model on the CPU.
-        self.query_precision = query_precision if precision == "fp32" and device == "cpu" else precision
         self.batch_size = batch_size
         self._model = None
-        self._query_model = None
         self._lock = threading.Lock()
         # ONNX Runtime for single queries, when the model folder holds an encoder exported from these weights
         # (see onnx_query); passages, batches and every other case go through sentence-transformers.
@@ -145,31 +142,16 @@ class SentenceTransformerEmbedder:
                 self._model = quantise_int8(model) if self.precision == "int8" else model
             return self._model
 
-    def _load_query_model(self):
-        model = self._load()
-        if self.query_precision != "int8" or self.precision == "int8":
-            return model
-        with self._lock:
-            if self._query_model is None:
-                import copy
-
-                # The live model is only read (other threads may be embedding with it); the memo makes the
-                # copy share its 96 MB token-embedding table instead of duplicating it.
-                embeddings = model[0].auto_model.embeddings
-                clone = copy.deepcopy(model, {id(embeddings): embeddings})
-                self._query_model = quantise_int8(clone, inplace=True)
-            return self._query_model
-
     @property
     def query_runtime(self) -> str:
-        """What embeds a single query: "onnx", or "torch" (fp32 or int8)."""
-        return "onnx" if self._query_encoder is not None else f"torch-{self.query_precision}"
+        """What embeds a single query: "onnx", or "torch-fp32" / "torch-int8" (the model's own precision)."""
+        return "onnx" if self._query_encoder is not None else f"torch-{self.precision}"
 
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
         """Normalised vectors, in the order of `texts`."""
         if kind == "query" and len(texts) == 1 and self._query_encoder is not None:
             return self._query_encoder.embed(texts[0])
-        model = self._load_query_model() if kind == "query" else self._load()
+        model = self._load()
         prompts = getattr(model, "prompts", {}) or {}
         prompt_name = kind if kind in prompts else None
         if len(texts) == 1 and kind == "query" and _prompt_pooled(model):
@@ -202,7 +184,7 @@ def _embed_one(model, text: str) -> np.ndarray:
     return vector.float().cpu().numpy()
 
 
-def quantise_int8(model, inplace: bool = False):
+def quantise_int8(model):
     """Dynamic int8 quantisation of the Linear layers, per output channel (per tensor loses more quality)."""
     import warnings
 
@@ -212,8 +194,7 @@ def quantise_int8(model, inplace: bool = False):
     with warnings.catch_warnings():
         # torch.ao.quantization announces its move to torchao; the API still works in the pinned torch.
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model.to("cpu"), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=inplace)
+        return quantize_dynamic(model.to("cpu"), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 @dataclass
