@@ -64,6 +64,12 @@ def test_forwarded_headers_count_only_from_the_local_proxy():
     assert seen == {"addr": "203.0.113.9", "scheme": "https"}
     wrapped({"REMOTE_ADDR": "198.51.100.7", **headers}, None)
     assert seen == {"addr": "198.51.100.7", "scheme": "http"}
+    wrapped({"REMOTE_ADDR": "::ffff:127.0.0.1", **headers}, None)  # the local proxy, seen by a server on [::]
+    assert seen == {"addr": "203.0.113.9", "scheme": "https"}
+    wrapped({"REMOTE_ADDR": "::ffff:198.51.100.7", **headers}, None)
+    assert seen == {"addr": "::ffff:198.51.100.7", "scheme": "http"}
+    wrapped({"REMOTE_ADDR": "0:0:0:0:0:0:0:1", **headers}, None)
+    assert seen == {"addr": "203.0.113.9", "scheme": "https"}
 
 
 def _get_json(url: str) -> dict:

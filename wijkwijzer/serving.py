@@ -8,6 +8,7 @@ picks up, and one writer at a time through the lease in `wijkwijzer.locking`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 
@@ -30,13 +31,24 @@ def behind_proxy(wsgi_app: Callable, trusted: Iterable[str] = TRUSTED_PROXIES) -
     fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1)
 
     def app(environ: dict, start_response: Callable):
-        if environ.get("REMOTE_ADDR") in trusted:
+        if _plain_address(environ.get("REMOTE_ADDR", "")) in trusted:
             return fixed(environ, start_response)
         for name in _FORWARDED:
             environ.pop(name, None)
         return wsgi_app(environ, start_response)
 
     return app
+
+
+def _plain_address(address: str) -> str:
+    """The address as written in TRUSTED_PROXIES: a server bound to [::] sees an IPv4 peer as ::ffff:a.b.c.d."""
+    try:
+        mapped = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped)
+    return str(mapped)
 
 
 def serve_production(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
