@@ -1,10 +1,12 @@
 """The numpy ranking path must agree with Whoosh's own BM25F scoring and honour deletions."""
 
+import time
+
 import pytest
 from whoosh.query import Or, Term
 
 from tests.conftest import write_case
-from wijkwijzer.search.fulltext import SEARCH_FIELDS, _plain_groups
+from wijkwijzer.search.fulltext import GENERATION_TTL, SEARCH_FIELDS, _plain_groups
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.search.ranking import COORDINATION, simple_terms
 
@@ -50,3 +52,55 @@ def test_updates_and_deletions_are_seen_by_the_fast_path(services, content_dir):
     path.unlink()
     services.sync()
     assert services.index.search(SearchRequest(text="tulpenveld")).total == 0
+
+
+def test_frequent_postings_are_read_ahead_and_rank_the_same(services, content_dir):
+    # 300 documents: "buurthuis" and "speeltuin" span three postings blocks (read ahead), each "uniekwoordN" one
+    # (read on demand).
+    for n in range(300):
+        write_case(content_dir, f"w/doc-{n:03d}.md", f"title: Casus {n}",
+                   f"Het buurthuis, de speeltuin en uniekwoord{n}.")
+    services.sync(full=True)
+    index = services.index
+    index.warm = True  # as in a web process
+    index.open().writer().commit(optimize=True)  # one segment, so "buurthuis" has 300 postings in it
+    time.sleep(GENERATION_TTL * 1.2)
+    cold = index.search(SearchRequest(text="buurthuis uniekwoord7"))
+    assert index.wait_warm(30)
+    keys = [key for _, key in index._snap().segments]
+    assert len(keys) == 1
+
+    def cached(word: str) -> bool:
+        return (keys[0], "body", _plain_groups(word)[0][0][1]) in index._postings
+
+    assert cached("speeltuin")  # never searched: read ahead
+    assert cached("uniekwoord7")  # read by the search above, not ahead
+    assert not any(cached(f"uniekwoord{n}") for n in range(100, 300))
+    warm = index.search(SearchRequest(text="buurthuis uniekwoord7"))
+    assert [h.slug for h in warm.hits] == [h.slug for h in cold.hits] and warm.total == cold.total == 300
+    assert index._postings.postings >= 300
+
+
+def test_commands_do_not_read_ahead(services, content_dir):
+    for n in range(200):
+        write_case(content_dir, f"w/doc-{n:03d}.md", f"title: Casus {n}", "Het buurthuis en de speeltuin.")
+    services.sync(full=True)
+    services.index.search(SearchRequest(text="buurthuis"))
+    assert services.index.wait_warm(1)
+    speeltuin = _plain_groups("speeltuin")[0][0][1]
+    assert services.index._postings._entries
+    assert not any(text == speeltuin for _, _, text in services.index._postings._entries)
+
+
+def test_postings_of_merged_segments_are_dropped(services, content_dir):
+    for n in range(3):
+        write_case(content_dir, f"m/doc-{n}.md", f"title: Casus {n}", "Het buurthuis in de wijk.")
+        services.sync()
+        services.index.search(SearchRequest(text="buurthuis"))
+    before = {key[0] for key in services.index._postings._entries}
+    assert len(before) == 3
+    services.index.open().writer().commit(optimize=True)
+    time.sleep(GENERATION_TTL * 1.2)  # a commit not made through FulltextIndex is seen after this delay
+    services.index.search(SearchRequest(text="buurthuis"))
+    after = {key[0] for key in services.index._postings._entries}
+    assert len(after) == 1 and not after & before

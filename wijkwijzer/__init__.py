@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as the session: a long form must not expire
     )
     app.json.ensure_ascii = False
-    services = Services.build(settings, index_procs=1)
+    services = Services.build(settings, index_procs=1, warm_postings=True)
     app.extensions["wijkwijzer"] = services
     if sync:
         try:

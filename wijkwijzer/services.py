@@ -54,15 +54,17 @@ class Services:
     _executor: ThreadPoolExecutor | None = None
 
     @classmethod
-    def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None) -> Services:
+    def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None,
+              warm_postings: bool = False) -> Services:
         """Create the data folder, open the database and the index; configure (not load) the embedding model.
 
         `index_procs` caps the processes of a large re-index (default: up to 4 cores). A web process passes 1: a
-        Whoosh writer process forked from it would inherit its threads and the writer lease's lock.
+        Whoosh writer process forked from it would inherit its threads and the writer lease's lock. A web
+        process also reads the frequent postings ahead (`warm_postings`), which a command that exits would waste.
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database_path)
-        index = FulltextIndex(settings.index_dir)
+        index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))
         knowledge = KnowledgeBase(settings.content_dir, index, store, procs=procs)
         reason = None

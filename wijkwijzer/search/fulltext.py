@@ -7,6 +7,7 @@ release since 2016 and emits SyntaxWarnings on current Python, which our warning
 from __future__ import annotations
 
 import html
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,8 @@ from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word, dutch_analyz
 from wijkwijzer.search.models import MAX_QUERY_CHARS, FacetValue, Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
 from wijkwijzer.search.snippets import snippet as make_snippet
+
+log = logging.getLogger(__name__)
 
 # How long a generation check is trusted. Each check lists the index folder (about a millisecond at 10,000
 # documents) and one search asked four times; another process's commit is still seen within this delay, and
@@ -96,8 +99,10 @@ def _document(case: CaseStudy, taxonomy: Taxonomy) -> dict:
 class FulltextIndex:
     """A Whoosh index in a folder. Readers refresh when another process or thread commits a new generation."""
 
-    def __init__(self, index_dir: Path, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, index_dir: Path, taxonomy: Taxonomy | None = None, warm: bool = False) -> None:
+        """`warm`: read the postings of frequent terms ahead in the background whenever new segments appear."""
         self.index_dir = Path(index_dir)
+        self.warm = warm
         self.taxonomy = taxonomy or Taxonomy()
         whoosh_speedups.install()
         self._lock = threading.RLock()
@@ -108,6 +113,9 @@ class FulltextIndex:
         self._snapshot: Snapshot | None = None
         self._segments: dict = {}  # segment id -> ranking.SegmentData
         self._postings = PostingsCache()
+        self._warmed: set[str] = set()  # segment ids whose frequent postings were read ahead (or are being)
+        self._warmup: threading.Thread | None = None
+        self._closing = threading.Event()
         self._suggestions: OrderedDict[tuple[int, str], str | None] = OrderedDict()
 
     # -- opening -------------------------------------------------------------------------------------------
@@ -149,6 +157,8 @@ class FulltextIndex:
 
     def close(self) -> None:
         """Release readers (tests and short-lived CLI runs)."""
+        self._closing.set()
+        self.wait_warm(5)
         with self._lock:
             if self._searcher is not None:
                 self._searcher.close()
@@ -402,7 +412,33 @@ class FulltextIndex:
             gen = self._searcher_generation  # the generation this searcher reads, not a later one
             if self._snapshot is None or self._snapshot.generation != gen:
                 self._snapshot = Snapshot(searcher, gen, SEARCH_FIELDS, self._segments, self._postings)
+                self._warm(self._snapshot)
             return self._snapshot
+
+    def _warm(self, snap: Snapshot) -> None:
+        """Read the frequent postings of new segments in a background thread, so that the first searches in a
+        new process, or after a merge, are as fast as later ones. Caller holds the lock."""
+        new = [(segment, key) for segment, key in snap.segments if key not in self._warmed]
+        if not self.warm or not new or (self._warmup is not None and self._warmup.is_alive()):
+            return  # a running warm-up leaves the rest to the next generation (or on-demand reads)
+        self._warmed.update(key for _, key in new)
+        self._closing.clear()
+
+        def run() -> None:
+            try:
+                self._postings.warm(new, SEARCH_FIELDS, stop=self._closing)
+            except Exception:  # a reader closed by a newer generation: on-demand reads remain
+                log.debug("postings warm-up stopped", exc_info=True)
+
+        self._warmup = threading.Thread(target=run, name="wijkwijzer-postings-warmup", daemon=True)
+        self._warmup.start()
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """Wait for a running postings warm-up (benchmarks and tests). True when none runs any more."""
+        thread = self._warmup
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
 
 @dataclass

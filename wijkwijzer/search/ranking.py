@@ -22,6 +22,7 @@ COORDINATION = 0.5  # a document that matches every query word scores up to 1.5x
 FACET_SEPARATOR = "\x1f"
 FACET_ORDER = ("themes", "action_lines", "focus_area", "municipality", "type", "evidence", "year")
 MULTI_VALUED = ("themes", "action_lines")
+WARM_MIN_POSTINGS = 128  # one Whoosh postings block
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Snapshot:
             self._leaves.append((segment, offset, key))
         for key in set(cache) - seen:  # merged away
             del cache[key]
+        self.postings.retain(seen)
         self.size = reader.doc_count_all()
         self.live = np.zeros(self.size, dtype=bool)
         self.slugs: list[str] = []
@@ -132,6 +134,11 @@ class Snapshot:
         self._lock = threading.Lock()
 
     # -- postings --------------------------------------------------------------------------------------------
+    @property
+    def segments(self) -> list[tuple[object, str]]:
+        """(segment reader, segment id) of every segment of this generation."""
+        return [(segment, key) for segment, _, key in self._leaves]
+
     def term_scores(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, BM25F scores) of one term, live documents only; cached for this generation."""
         key = (field, text)
@@ -162,7 +169,7 @@ class Snapshot:
                 all_ids.append(ids + offset)
                 all_weights.append(weights)
         if not all_ids:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         return np.concatenate(all_ids), np.concatenate(all_weights)
 
     def score(self, groups: list[list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -252,12 +259,22 @@ def _merge_columns(columns: list[FacetColumn], size: int) -> FacetColumn:
 
 class PostingsCache:
     """(segment, field, term) -> (docnums, weights). Segments never change once written, so entries stay valid
-    across index generations; an edit only adds a small segment whose postings are read on demand."""
+    across index generations; an edit only adds a small segment whose postings are read on demand.
 
-    def __init__(self, max_entries: int = 50_000) -> None:
+    Reading a term is slow the first time: Whoosh unpickles its positions along with the postings, about 2 us a
+    posting, so a query of common words in a new process costs tens of milliseconds more. `warm` reads the most
+    frequent terms ahead, in the background, up to `warm_postings`; the cache holds at most `max_postings`
+    (about 8 bytes each).
+    """
+
+    def __init__(self, max_entries: int = 50_000, max_postings: int = 8_000_000,
+                 warm_postings: int = 4_000_000) -> None:
         self._entries: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
         self.max_entries = max_entries
+        self.max_postings = max_postings
+        self.warm_postings = warm_postings
+        self.postings = 0  # postings held, over all entries
 
     def get(self, segment_key: str, segment, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The postings of a term in one segment, read once."""
@@ -268,16 +285,49 @@ class PostingsCache:
                 return self._entries[key]
         value = _segment_postings(segment, field, text)
         with self._lock:
-            self._entries[key] = value
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if key not in self._entries:
+                self._entries[key] = value
+                self.postings += len(value[0])
+            while self._entries and (len(self._entries) > self.max_entries or self.postings > self.max_postings):
+                self.postings -= len(self._entries.popitem(last=False)[1][0])
         return value
+
+    def __contains__(self, key: tuple[str, str, str]) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def retain(self, segment_keys: set[str]) -> None:
+        """Forget the postings of segments that were merged away."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] not in segment_keys]:
+                self.postings -= len(self._entries.pop(key)[0])
+
+    def warm(self, leaves: list[tuple[object, str]], fields: tuple[str, ...],
+             stop: threading.Event | None = None) -> int:
+        """Read ahead the postings of the terms that span several blocks, most frequent first, until the cache
+        holds `warm_postings`. Terms of one block are cheap to read on demand. Returns the postings read."""
+        candidates = []
+        for segment, key in leaves:
+            for field in fields:
+                for text, info in segment.iter_field(field):
+                    df = info.doc_frequency()
+                    if df > WARM_MIN_POSTINGS:
+                        candidates.append((df, key, segment, field, _text(text)))
+        candidates.sort(key=lambda c: -c[0])
+        read = 0
+        for df, key, segment, field, text in candidates:
+            if (stop is not None and stop.is_set()) or self.postings + df > self.warm_postings:
+                break
+            if (key, field, text) not in self:
+                self.get(key, segment, field, text)
+                read += df
+        return read
 
 
 def _segment_postings(segment, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
     """All (docnum, weight) postings of a term in one segment, read block by block."""
     if (field, text) not in segment:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
     matcher = segment.postings(field, text)
     # Segments with deletions wrap their postings in a filter; we apply the live mask ourselves.
     while not hasattr(matcher, "_read_ids") and hasattr(matcher, "child"):
@@ -297,4 +347,4 @@ def _segment_postings(segment, field: str, text: str) -> tuple[np.ndarray, np.nd
             ids.append(matcher.id())
             weights.append(matcher.weight())
             matcher.next()
-    return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32)
+    return np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)
