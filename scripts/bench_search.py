@@ -247,15 +247,19 @@ def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None)
     print(f"peak memory (RSS):     {peak:7.0f} MiB  (this process, so far)")
 
 
-def wait_for_warmup(app, fresh: bool = False) -> str:
-    """Start the new process's postings warm-up (the first search does) and wait for it; how long it took.
-    `fresh`: forget what this index has read so far, as a new process would have nothing."""
+def forget_postings(app) -> None:
+    """As in a new process: no postings read, none read ahead."""
     index = app.extensions["wijkwijzer"].index
-    if fresh:
-        index.wait_warm()
-        index._postings.retain(set())
-        index._warmed.clear()
-        index._snapshot = None
+    index.wait_warm()  # one the app started when it synced
+    index._postings.retain(set())
+    index._warmed.clear()
+    index._snapshot = None
+
+
+def wait_for_warmup(app) -> str:
+    """The postings warm-up of a new web process, timed on its own (the first search starts it)."""
+    index = app.extensions["wijkwijzer"].index
+    forget_postings(app)
     t0 = time.perf_counter()
     index.search(SearchRequest(text="wijk"))
     index.wait_warm()
@@ -267,7 +271,7 @@ def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.nda
     query runtime (PyTorch, ONNX Runtime), in the same run so the figures compare."""
     for runtime in ("torch", "onnx"):
         embedder, _ = make_embedder(replace(Settings.from_env(base=ROOT), query_runtime=runtime))
-        svc = Services.build(settings, embedder=embedder)
+        svc = Services.build(settings, embedder=embedder, warm_postings=True)  # as a web process
         t0 = time.perf_counter()
         stored = synthetic_vectors(svc, material)
         svc.refresh_semantic()
@@ -282,10 +286,18 @@ def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.nda
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}"
-        warmup = wait_for_warmup(app, fresh=True)
-        for label, extra in ((f"first pass after the postings warm-up ({warmup})", {}),
-                             ("warm postings", {"page": "2"})):
-            svc.semantic._queries.clear()  # every query embedded in both passes
+        # Three passes over the same queries; a new page each time, so no result comes from the cache.
+        for label, page in (("new process, no warm-up: every term read on demand", "1"),
+                            ("new process, first pass after the postings warm-up", "3"),
+                            ("warm postings", "2")):
+            if page == "1":
+                svc.index.warm = False
+                forget_postings(app)
+            elif page == "3":
+                svc.index.warm = True
+                label += f" ({wait_for_warmup(app)})"
+            extra = {"page": page}
+            svc.semantic._queries.clear()  # every query embedded in every pass
             times = []
             for q in qs:
                 url = f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": q, "mode": "hybrid", **extra})
