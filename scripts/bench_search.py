@@ -200,7 +200,7 @@ def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None)
         qs = queries(n_queries)
         service_times = []
         svc.index.wait_warm()
-        svc.index._postings.retain(set())  # forget postings read so far: every query term is read again
+        svc.index._postings.clear()  # forget postings read so far: every query term is read again
         for q in qs:
             t0 = time.perf_counter()
             svc.index.search(SearchRequest(text=q))  # uncached: the service cache is bypassed on purpose
@@ -251,7 +251,7 @@ def forget_postings(app) -> None:
     """As in a new process: no postings read, none read ahead."""
     index = app.extensions["wijkwijzer"].index
     index.wait_warm()  # one the app started when it synced
-    index._postings.retain(set())
+    index._postings.clear()
     index._warmed.clear()
     index._snapshot = None
 

@@ -99,8 +99,12 @@ def test_postings_of_merged_segments_are_dropped(services, content_dir):
         services.index.search(SearchRequest(text="buurthuis"))
     before = {key[0] for key in services.index._postings._entries}
     assert len(before) == 3
+    old_segment, old_key = services.index._snap().segments[0]
     services.index.open().writer().commit(optimize=True)
     time.sleep(GENERATION_TTL * 1.2)  # a commit not made through FulltextIndex is seen after this delay
     services.index.search(SearchRequest(text="buurthuis"))
     after = {key[0] for key in services.index._postings._entries}
     assert len(after) == 1 and not after & before
+    # A search or warm-up still on the old generation reads a merged-away segment: answered, not kept.
+    ids, _ = services.index._postings.get(old_key, old_segment, "body", _plain_groups("wijk")[0][0][1])
+    assert len(ids) == 1 and {key[0] for key in services.index._postings._entries} == after

@@ -275,6 +275,7 @@ class PostingsCache:
         self.max_postings = max_postings
         self.warm_postings = warm_postings
         self.postings = 0  # postings held, over all entries
+        self._live: set[str] | None = None  # segments of the newest generation (None: not known yet)
 
     def get(self, segment_key: str, segment, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The postings of a term in one segment, read once."""
@@ -285,7 +286,7 @@ class PostingsCache:
                 return self._entries[key]
         value = _segment_postings(segment, field, text)
         with self._lock:
-            if key not in self._entries:
+            if key not in self._entries and (self._live is None or segment_key in self._live):
                 self._entries[key] = value
                 self.postings += len(value[0])
             while self._entries and (len(self._entries) > self.max_entries or self.postings > self.max_postings):
@@ -297,10 +298,18 @@ class PostingsCache:
             return key in self._entries
 
     def retain(self, segment_keys: set[str]) -> None:
-        """Forget the postings of segments that were merged away."""
+        """Forget the postings of segments that were merged away, and keep none of them from now on (a
+        warm-up or a search still running on an older generation may read them)."""
         with self._lock:
-            for key in [k for k in self._entries if k[0] not in segment_keys]:
+            self._live = set(segment_keys)
+            for key in [k for k in self._entries if k[0] not in self._live]:
                 self.postings -= len(self._entries.pop(key)[0])
+
+    def clear(self) -> None:
+        """Forget every posting read so far (benchmarks: as in a new process)."""
+        with self._lock:
+            self._entries.clear()
+            self.postings = 0
 
     def warm(self, leaves: list[tuple[object, str]], fields: tuple[str, ...],
              stop: threading.Event | None = None) -> int:
@@ -318,6 +327,8 @@ class PostingsCache:
         for df, key, segment, field, text in candidates:
             if (stop is not None and stop.is_set()) or self.postings + df > self.warm_postings:
                 break
+            if self._live is not None and key not in self._live:
+                continue  # merged away meanwhile
             if (key, field, text) not in self:
                 self.get(key, segment, field, text)
                 read += df
