@@ -199,8 +199,7 @@ def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None)
 
         qs = queries(n_queries)
         service_times = []
-        svc.index.wait_warm()
-        svc.index._postings.clear()  # forget postings read so far: every query term is read again
+        svc.index.forget_postings()  # every query term is read again
         for q in qs:
             t0 = time.perf_counter()
             svc.index.search(SearchRequest(text=q))  # uncached: the service cache is bypassed on purpose
@@ -247,19 +246,10 @@ def bench(n: int, n_queries: int, material: dict[str, np.ndarray] | None = None)
     print(f"peak memory (RSS):     {peak:7.0f} MiB  (this process, so far)")
 
 
-def forget_postings(app) -> None:
-    """As in a new process: no postings read, none read ahead."""
-    index = app.extensions["wijkwijzer"].index
-    index.wait_warm()  # one the app started when it synced
-    index._postings.clear()
-    index._warmed.clear()
-    index._snapshot = None
-
-
 def wait_for_warmup(app) -> str:
     """The postings warm-up of a new web process, timed on its own (the first search starts it)."""
     index = app.extensions["wijkwijzer"].index
-    forget_postings(app)
+    index.forget_postings()
     t0 = time.perf_counter()
     index.search(SearchRequest(text="wijk"))
     index.wait_warm()
@@ -292,7 +282,7 @@ def hybrid_latency(settings: Settings, qs: list[str], material: dict[str, np.nda
                             ("warm postings", "2")):
             if page == "1":
                 svc.index.warm = False
-                forget_postings(app)
+                svc.index.forget_postings()
             elif page == "3":
                 svc.index.warm = True
                 label += f" ({wait_for_warmup(app)})"

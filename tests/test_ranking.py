@@ -1,11 +1,13 @@
 """The numpy ranking path must agree with Whoosh's own BM25F scoring and honour deletions."""
 
+import threading
 import time
 
 import pytest
 from whoosh.query import Or, Term
 
 from tests.conftest import write_case
+from wijkwijzer.search import ranking
 from wijkwijzer.search.fulltext import GENERATION_TTL, SEARCH_FIELDS, _plain_groups
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.search.ranking import COORDINATION, simple_terms
@@ -81,6 +83,10 @@ def test_frequent_postings_are_read_ahead_and_rank_the_same(services, content_di
     assert index._postings.postings >= 300
 
 
+def test_web_processes_read_ahead(sample_app):
+    assert sample_app.extensions["wijkwijzer"].index.warm
+
+
 def test_commands_do_not_read_ahead(services, content_dir):
     for n in range(200):
         write_case(content_dir, f"w/doc-{n:03d}.md", f"title: Casus {n}", "Het buurthuis en de speeltuin.")
@@ -108,3 +114,43 @@ def test_postings_of_merged_segments_are_dropped(services, content_dir):
     # A search or warm-up still on the old generation reads a merged-away segment: answered, not kept.
     ids, _ = services.index._postings.get(old_key, old_segment, "body", _plain_groups("wijk")[0][0][1])
     assert len(ids) == 1 and {key[0] for key in services.index._postings._entries} == after
+
+
+def _held_warm_up(services, content_dir, monkeypatch) -> threading.Event:
+    """300 documents with frequent words, and a warm-up that reads nothing until the returned event is set."""
+    for n in range(300):
+        write_case(content_dir, f"w/doc-{n:03d}.md", f"title: Casus {n}",
+                   f"Het buurthuis, de speeltuin en uniekwoord{n}.")
+    services.sync(full=True)
+    services.index.warm = True
+    real, started, release = ranking._segment_postings, threading.Event(), threading.Event()
+
+    def held(*args):
+        if threading.current_thread().name == "wijkwijzer-postings-warmup":
+            started.set()
+            release.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(ranking, "_segment_postings", held)
+    services.index.search(SearchRequest(text="wijk"))  # the first search starts the warm-up
+    assert started.wait(10)
+    return release
+
+
+def test_segments_merged_during_a_warm_up_are_warmed_too(services, content_dir, monkeypatch):
+    release = _held_warm_up(services, content_dir, monkeypatch)
+    index = services.index
+    index.open().writer().commit(optimize=True)
+    time.sleep(GENERATION_TTL * 1.2)
+    index.search(SearchRequest(text="wijk"))  # a new generation while the first warm-up still runs
+    release.set()
+    assert index.wait_warm(60)
+    [(_, merged)] = index._snap().segments
+    assert (merged, "body", _plain_groups("speeltuin")[0][0][1]) in index._postings
+
+
+def test_closing_stops_a_warm_up(services, content_dir, monkeypatch):
+    release = _held_warm_up(services, content_dir, monkeypatch)
+    threading.Timer(0.5, release.set).start()
+    services.index.close()
+    assert services.index.wait_warm(0)  # close() waited for it

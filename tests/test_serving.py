@@ -70,6 +70,11 @@ def test_forwarded_headers_count_only_from_the_local_proxy():
     assert seen == {"addr": "::ffff:198.51.100.7", "scheme": "http"}
     wrapped({"REMOTE_ADDR": "0:0:0:0:0:0:0:1", **headers}, None)
     assert seen == {"addr": "203.0.113.9", "scheme": "https"}
+    for untrusted in ("", "localhost", "fe80::1%eth0", "::ffff:127.0.0.2"):
+        wrapped({"REMOTE_ADDR": untrusted, **headers}, None)
+        assert seen == {"addr": untrusted, "scheme": "http"}
+    wrapped({"REMOTE_ADDR": None, **headers}, None)
+    assert seen == {"addr": None, "scheme": "http"}
 
 
 def _get_json(url: str) -> dict:

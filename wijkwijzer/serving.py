@@ -27,11 +27,11 @@ def behind_proxy(wsgi_app: Callable, trusted: Iterable[str] = TRUSTED_PROXIES) -
     Rate limits count per client address and HSTS needs to know the request came in over HTTPS; a client that
     talks to us directly must not be able to claim another address by sending the header itself.
     """
-    trusted = frozenset(trusted)
+    trusted = frozenset(_plain_address(address) for address in trusted)
     fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1)
 
     def app(environ: dict, start_response: Callable):
-        if _plain_address(environ.get("REMOTE_ADDR", "")) in trusted:
+        if _plain_address(str(environ.get("REMOTE_ADDR") or "")) in trusted:
             return fixed(environ, start_response)
         for name in _FORWARDED:
             environ.pop(name, None)
@@ -43,9 +43,9 @@ def behind_proxy(wsgi_app: Callable, trusted: Iterable[str] = TRUSTED_PROXIES) -
 def _plain_address(address: str) -> str:
     """The address as written in TRUSTED_PROXIES: a server bound to [::] sees an IPv4 peer as ::ffff:a.b.c.d."""
     try:
-        mapped = ipaddress.ip_address(address.split("%", 1)[0])
+        mapped = ipaddress.ip_address(address)
     except ValueError:
-        return address
+        return address  # not an address (a Unix socket, say): trusted only if listed as it is
     if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
         return str(mapped.ipv4_mapped)
     return str(mapped)

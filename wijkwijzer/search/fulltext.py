@@ -113,9 +113,8 @@ class FulltextIndex:
         self._snapshot: Snapshot | None = None
         self._segments: dict = {}  # segment id -> ranking.SegmentData
         self._postings = PostingsCache()
-        self._warmed: set[str] = set()  # segment ids whose frequent postings were read ahead (or are being)
-        self._warmup: threading.Thread | None = None
-        self._closing = threading.Event()
+        self._warmed: set[str] = set()  # segment ids whose frequent postings were read ahead
+        self._warmup: tuple[threading.Thread, threading.Event] | None = None  # the running warm-up, its stop
         self._suggestions: OrderedDict[tuple[int, str], str | None] = OrderedDict()
 
     # -- opening -------------------------------------------------------------------------------------------
@@ -157,9 +156,10 @@ class FulltextIndex:
 
     def close(self) -> None:
         """Release readers (tests and short-lived CLI runs)."""
-        self._closing.set()
-        self.wait_warm(5)
+        self._stop_warmup()
         with self._lock:
+            if self._warmup is not None:  # started by a search meanwhile: it ends on the closed reader
+                self._warmup[1].set()
             if self._searcher is not None:
                 self._searcher.close()
             self._searcher = None
@@ -418,27 +418,57 @@ class FulltextIndex:
     def _warm(self, snap: Snapshot) -> None:
         """Read the frequent postings of new segments in a background thread, so that the first searches in a
         new process, or after a merge, are as fast as later ones. Caller holds the lock."""
-        new = [(segment, key) for segment, key in snap.segments if key not in self._warmed]
-        if not self.warm or not new or (self._warmup is not None and self._warmup.is_alive()):
-            return  # a running warm-up leaves the rest to the next generation (or on-demand reads)
-        self._warmed.update(key for _, key in new)
-        self._closing.clear()
+        if not self.warm or self._warmup is not None or not self._unwarmed(snap):
+            return  # a running warm-up picks up the segments of newer generations before it ends
+        stop = threading.Event()
+        self._warmup = (threading.Thread(target=self._warm_loop, args=(stop,), name="wijkwijzer-postings-warmup",
+                                         daemon=True), stop)
+        self._warmup[0].start()
 
-        def run() -> None:
+    def _unwarmed(self, snap: Snapshot | None) -> list[tuple[object, str]]:
+        return [(segment, key) for segment, key in snap.segments if key not in self._warmed] if snap else []
+
+    def _warm_loop(self, stop: threading.Event) -> None:
+        while True:
+            with self._lock:
+                todo = self._unwarmed(self._snapshot)
+                if stop.is_set() or not todo:
+                    if self._warmup is not None and self._warmup[1] is stop:
+                        self._warmup = None
+                    return
             try:
-                self._postings.warm(new, SEARCH_FIELDS, stop=self._closing)
-            except Exception:  # a reader closed by a newer generation: on-demand reads remain
+                self._postings.warm(todo, SEARCH_FIELDS, stop=stop)
+            except Exception:  # a reader closed under us: on-demand reads remain
                 log.debug("postings warm-up stopped", exc_info=True)
-
-        self._warmup = threading.Thread(target=run, name="wijkwijzer-postings-warmup", daemon=True)
-        self._warmup.start()
+                stop.set()
+                continue
+            with self._lock:
+                if not stop.is_set():  # only a finished run counts: a stopped one is tried again
+                    self._warmed.update(key for _, key in todo)
+                live = {key for _, key in self._snapshot.segments} if self._snapshot else set()
+                self._warmed &= live
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait for a running postings warm-up (benchmarks and tests). True when none runs any more."""
-        thread = self._warmup
-        if thread is not None:
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
+        running = self._warmup
+        if running is not None:
+            running[0].join(timeout)
+        return running is None or not running[0].is_alive()
+
+    def _stop_warmup(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            running = self._warmup
+        if running is not None:
+            running[1].set()
+            running[0].join(timeout)
+
+    def forget_postings(self) -> None:
+        """Drop every posting read or read ahead so far and the term scores, as in a new process (benchmarks)."""
+        self._stop_warmup()
+        with self._lock:
+            self._postings.clear()
+            self._warmed.clear()
+            self._snapshot = None
 
 
 @dataclass

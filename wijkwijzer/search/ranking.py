@@ -264,7 +264,7 @@ class PostingsCache:
     Reading a term is slow the first time: Whoosh unpickles its positions along with the postings, about 2 us a
     posting, so a query of common words in a new process costs tens of milliseconds more. `warm` reads the most
     frequent terms ahead, in the background, up to `warm_postings`; the cache holds at most `max_postings`
-    (about 8 bytes each).
+    (8 bytes each, plus a few hundred bytes an entry).
     """
 
     def __init__(self, max_entries: int = 50_000, max_postings: int = 8_000_000,
@@ -322,16 +322,22 @@ class PostingsCache:
                     df = info.doc_frequency()
                     if df > WARM_MIN_POSTINGS:
                         candidates.append((df, key, segment, field, _text(text)))
+        # The most frequent terms that fit, read least frequent first: the costliest to read again end up last
+        # in the LRU order, so eviction takes them last.
         candidates.sort(key=lambda c: -c[0])
+        room, chosen = self.warm_postings - self.postings, []
+        for candidate in candidates:
+            if candidate[0] <= room and (candidate[1], candidate[3], candidate[4]) not in self:
+                chosen.append(candidate)
+                room -= candidate[0]
         read = 0
-        for df, key, segment, field, text in candidates:
-            if (stop is not None and stop.is_set()) or self.postings + df > self.warm_postings:
+        for df, key, segment, field, text in reversed(chosen):
+            if stop is not None and stop.is_set():
                 break
             if self._live is not None and key not in self._live:
                 continue  # merged away meanwhile
-            if (key, field, text) not in self:
-                self.get(key, segment, field, text)
-                read += df
+            self.get(key, segment, field, text)
+            read += df
         return read
 
 
