@@ -26,7 +26,7 @@ from whoosh.writing import CLEAR
 from wijkwijzer.domain.content import CaseStudy
 from wijkwijzer.domain.taxonomy import FACETS, Taxonomy, normalise
 from wijkwijzer.markup import markdown_to_text
-from wijkwijzer.search import whoosh_speedups
+from wijkwijzer.search import whoosh_speedups, whoosh_threads
 from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word, dutch_analyzer, dutch_lexicon, fold
 from wijkwijzer.search.models import MAX_QUERY_CHARS, FacetValue, Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
@@ -105,6 +105,7 @@ class FulltextIndex:
         self.warm = warm
         self.taxonomy = taxonomy or Taxonomy()
         whoosh_speedups.install()
+        whoosh_threads.install()
         self._lock = threading.RLock()
         self._ix: index.Index | None = None
         self._searcher = None
