@@ -24,8 +24,9 @@ _INFO_BYTES = 512  # the block-info tuple is a pickle of six numbers at the star
 
 
 def _read_header(self) -> None:
-    if self._postfile.get(self._startoffset, 4) != whoosh3.WHOOSH3_HEADER_MAGIC:
-        raise Exception(f"Block tag error {self._postfile.get(self._startoffset, 4)!r}")
+    magic = self._postfile.get(self._startoffset, 4)
+    if magic != whoosh3.WHOOSH3_HEADER_MAGIC:
+        raise Exception(f"Block tag error {magic!r}")
     self._baseoffset = self._startoffset + 4
 
 
