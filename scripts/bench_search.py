@@ -32,10 +32,10 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from wijkwijzer import create_app
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.taxonomy import load_taxonomy
-from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.search.semantic import split_passages
 from wijkwijzer.services import Services, make_embedder
+from wijkwijzer.text.dutch import dutch_lexicon
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "content"

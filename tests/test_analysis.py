@@ -1,6 +1,7 @@
 """Dutch analysis: compounds, accents, stop words, stemming."""
 
-from wijkwijzer.search.analysis import compound_runs, dutch_analyzer, split_compound
+from wijkwijzer.search.analysis import dutch_analyzer
+from wijkwijzer.text.dutch import compound_runs, split_compound
 
 
 def index_terms(text: str) -> set[str]:

@@ -139,7 +139,7 @@ def test_corrected_query_names_what_was_searched(client):
 
 
 def test_a_list_right_under_a_paragraph_is_a_list():
-    from wijkwijzer.markup import render_markdown
+    from wijkwijzer.text.markup import render_markdown
 
     html = render_markdown("Wij deden drie dingen:\n- bellen\n- langsgaan\n  met een collega\n- nazorg\n\n"
                            "```\ntekst:\n- geen lijst in code\n```\n\nNog een alinea.\n1. eerst\n2. dan")

@@ -27,7 +27,6 @@ from wijkwijzer.domain.matching import (
     assign_greedy,
     lexical_similarity,
     match,
-    terms,
 )
 from wijkwijzer.domain.pool import PoolMember, read_pool
 from wijkwijzer.domain.problems import Problem
@@ -35,6 +34,7 @@ from wijkwijzer.domain.taxonomy import Taxonomy
 from wijkwijzer.knowledge import iter_content_files
 from wijkwijzer.search.semantic import Embedder
 from wijkwijzer.storage import Store
+from wijkwijzer.text.dutch import terms
 
 SYNONYMS_FILE = "_synonyms.yml"
 

@@ -19,12 +19,12 @@ from wijkwijzer.domain.matching import DEFAULT_HOURS, HelpRequest, MatchResult, 
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.locking import WriterLease
-from wijkwijzer.search.analysis import dutch_lexicon
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import Embedder, SemanticIndex, SentenceTransformerEmbedder
 from wijkwijzer.storage import Store
 from wijkwijzer.storage_requests import RequestStore
+from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
 MODES = ("keyword", "semantic", "hybrid")

@@ -17,7 +17,7 @@ import numpy as np
 
 from wijkwijzer.domain.pool import NATIONWIDE, POOLS, PoolMember
 from wijkwijzer.domain.taxonomy import normalise
-from wijkwijzer.search.analysis import analyse_word, fold
+from wijkwijzer.text.dutch import analyse_word, expand_synonyms, fold, stems, terms
 
 UNKNOWN_KIND = "weet ik niet"
 KINDS = (*POOLS, UNKNOWN_KIND)
@@ -28,7 +28,7 @@ DEFAULT_HOURS = {"vraagbaak": 1.0, "expertpool": 4.0, "flexpool": 8.0}
 MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
           "november", "december")
 
-# Routing signals, as Dutch stems (see search.analysis): what a coordinator reads a request for.
+# Routing signals, as Dutch stems (see text.dutch): what a coordinator reads a request for.
 CAPACITY_WORDS = {"capaciteit", "inhur", "tijdelijk", "fte", "detacher", "inzet", "bezett", "versterk",
                   "ondersteun", "uur", "urenper", "maand", "handen", "menskracht"}
 ROLE_SUFFIXES = ("leider", "econom", "jurist", "manager", "consulent", "adviseur", "specialist", "regisseur",
@@ -133,33 +133,6 @@ class MatchResult:
     excluded: dict[str, str] = field(default_factory=dict)  # member id -> the rule that excluded it
 
 
-# -- text -----------------------------------------------------------------------------------------------------
-def terms(text: str) -> set[str]:
-    """Stems of the words of `text` and of their compound parts ("schuldhulpverlening" gives "schuld" too)."""
-    out: set[str] = set()
-    for word in re.findall(r"\w+", text):
-        analysed = analyse_word(word)
-        if analysed:
-            out.add(analysed[0])
-            out.update(run for run, _, _ in analysed[1])
-    return out
-
-
-def _stems(text: str) -> list[str]:
-    return [a[0] for a in (analyse_word(w) for w in re.findall(r"\w+", text)) if a]
-
-
-def expand(request_terms: set[str], synonyms: Iterable[Iterable[str]]) -> set[str]:
-    """Add the synonyms of every term (groups of words that mean the same, from the pool's vocabulary file)."""
-    out = set(request_terms)
-    for group in synonyms:
-        phrases = [set(_stems(phrase)) for phrase in group]
-        # A phrase counts when all its words occur: "achterstallige huur" is not triggered by "huur" alone.
-        if any(phrase and phrase <= request_terms for phrase in phrases):
-            out.update(*phrases)
-    return out
-
-
 @dataclass(frozen=True)
 class Prepared:
     """What matching reads of a member, analysed once: normalised conflicts, expertise stems, role terms."""
@@ -213,11 +186,11 @@ def route(request: HelpRequest) -> Routing:
     """The pool for a request: the one asked for, or for "weet ik niet" the one its wording calls for."""
     if request.kind in POOLS:
         return Routing(request.kind, f"u koos zelf voor de {POOLS[request.kind]}")
-    stems = terms(request.text)
+    found = terms(request.text)
     words = [fold(w) for w in re.findall(r"\w+", request.text)]
     roles = [w for w in words if _is_role(w)]
-    capacity = sorted(stems & CAPACITY_WORDS)
-    housing = sorted(stems & HOUSING_WORDS)
+    capacity = sorted(found & CAPACITY_WORDS)
+    housing = sorted(found & HOUSING_WORDS)
     asks_capacity = bool(request.hours_per_week or request.months or capacity or roles)
     if asks_capacity and housing:
         signals = [f"{request.hours_per_week:g} uur per week" if request.hours_per_week else "",
@@ -226,8 +199,8 @@ def route(request: HelpRequest) -> Routing:
         return Routing("flexpool", f"tijdelijke capaciteit gevraagd ({signal}) voor een woningbouw- of "
                                    f"herstructureringsopgave ({', '.join(housing[:3])})")
     length = len(words)
-    facts = sorted(stems & FACT_WORDS)
-    advice = sorted(stems & ADVICE_WORDS)
+    facts = sorted(found & FACT_WORDS)
+    advice = sorted(found & ADVICE_WORDS)
     question = bool(QUESTION_START.match(request.text)) or request.text.strip().endswith("?")
     if question and length <= 60 and not asks_capacity and (facts or not advice) and len(advice) <= 1:
         detail = f" over {', '.join(facts[:3])}" if facts else ""
@@ -245,15 +218,15 @@ def requested_roles(text: str) -> list[tuple[str, int]]:
         if not count:
             continue
         if _is_role(noun):
-            stem = _stems(noun)[0]
+            stem = stems(noun)[0]
             roles[stem] = roles.get(stem, 0) + count
     return list(roles.items())
 
 
 def _is_role(word: str) -> bool:
     """A noun naming a profession ("projectleiders", "planeconoom"), judged by the ending of its stem."""
-    stems = _stems(word)
-    return bool(stems) and stems[0].endswith(ROLE_SUFFIXES)
+    found = stems(word)
+    return bool(found) and found[0].endswith(ROLE_SUFFIXES)
 
 
 def fills_role(member: PoolMember, role_stem: str) -> bool:
@@ -303,7 +276,7 @@ def match(
     today = today or dt.date.today()
     booked = booked or {}
     routing = route(request)
-    request_terms = expand(terms(request.text), synonyms)
+    request_terms = expand_synonyms(terms(request.text), synonyms)
     excluded: dict[str, str] = {}
     eligible: list[PoolMember] = []
     context = (normalise(request.municipality), *period(request, today))

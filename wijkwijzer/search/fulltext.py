@@ -25,12 +25,13 @@ from whoosh.writing import CLEAR
 
 from wijkwijzer.domain.content import CaseStudy
 from wijkwijzer.domain.taxonomy import FACETS, Taxonomy, normalise
-from wijkwijzer.markup import markdown_to_text
 from wijkwijzer.search import whoosh_speedups, whoosh_threads
-from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word, dutch_analyzer, dutch_lexicon, fold
+from wijkwijzer.search.analysis import dutch_analyzer
 from wijkwijzer.search.models import MAX_QUERY_CHARS, FacetValue, Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
 from wijkwijzer.search.snippets import snippet as make_snippet
+from wijkwijzer.text.dutch import TOKEN_PATTERN, analyse_word, dutch_lexicon, fold
+from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from wijkwijzer.markup import markdown_to_text
 from wijkwijzer.storage import Store
+from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
 PASSAGE_MIN_WORDS = 100

@@ -12,7 +12,7 @@ import itertools
 import re
 from functools import lru_cache
 
-from wijkwijzer.search.analysis import TOKEN_PATTERN, analyse_word
+from wijkwijzer.text.dutch import TOKEN_PATTERN, analyse_word
 
 _WORD = re.compile(TOKEN_PATTERN)
 # Ends where the whitespace after [.!?:] ends, or after newlines. Starting with the character instead of a

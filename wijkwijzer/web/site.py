@@ -9,8 +9,8 @@ from werkzeug.datastructures import MultiDict
 
 from wijkwijzer.domain.content import SLUG_PATTERN
 from wijkwijzer.domain.taxonomy import FACETS
-from wijkwijzer.markup import render_markdown
 from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.text.markup import render_markdown
 from wijkwijzer.web.params import search_request, services
 
 bp = Blueprint("site", __name__)
