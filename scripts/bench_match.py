@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import random
 import tempfile
 import time
@@ -23,9 +22,10 @@ from bench_search import percentiles
 
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.gemeenten import load_gemeenten
-from wijkwijzer.domain.matching import request_from_json
+from wijkwijzer.domain.helprequests import request_from_json
 from wijkwijzer.domain.pool import read_pool
 from wijkwijzer.domain.taxonomy import load_taxonomy
+from wijkwijzer.expertise import text_key
 from wijkwijzer.services import Services, make_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,9 +93,8 @@ def pool_services(members: int, tmp: Path) -> Services:
     rng = np.random.default_rng(4)
     mix = base[rng.integers(0, len(base), size=(len(pool), 2))].sum(axis=1) + rng.normal(0, 0.02, (len(pool), 384))
     mix /= np.linalg.norm(mix, axis=1, keepdims=True)
-    svc.store.put_vectors(embedder.model_id, {
-        hashlib.sha256(m.profile_text().encode()).hexdigest()[:32]: v.astype(np.float32)
-        for m, v in zip(pool, mix, strict=True)})
+    svc.pool.cache.put(embedder.model_id, {
+        text_key(m.profile_text()): v.astype(np.float32) for m, v in zip(pool, mix, strict=True)})
     return svc
 
 

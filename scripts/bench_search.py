@@ -151,7 +151,7 @@ def embedding_throughput(n_passages: int) -> dict[str, np.ndarray] | None:
         print(f"{precision} on {device:<5} {rate:7.1f} passages/s  nDCG@10 {quality:.3f}  "
               f"({len(texts)} passages, {words:.0f} words on average)")
         if precision == "fp32" and device == "cpu":
-            sample_vectors = svc.store.vectors(embedder.model_id, [p.hash for p in passages])
+            sample_vectors = svc.semantic.cache.get(embedder.model_id, [p.hash for p in passages])
         svc.close()
     return sample_vectors
 
@@ -165,7 +165,7 @@ def synthetic_vectors(svc: Services, material: dict[str, np.ndarray], seed: int 
     mix = base[rng.integers(0, len(base), size=(len(passages), 2))].sum(axis=1)
     mix += rng.normal(0, 0.02, size=mix.shape)
     mix /= np.linalg.norm(mix, axis=1, keepdims=True)
-    svc.store.put_vectors(svc.semantic.embedder.model_id, dict(zip(passages, mix.astype(np.float32),
+    svc.semantic.cache.put(svc.semantic.embedder.model_id, dict(zip(passages, mix.astype(np.float32),
                                                                      strict=True)))
     return len(passages)
 

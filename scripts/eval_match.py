@@ -17,7 +17,8 @@ import yaml
 from eval_search import require_embedder
 
 from wijkwijzer.config import Settings
-from wijkwijzer.domain.matching import exclusion, request_from_json
+from wijkwijzer.domain.helprequests import request_from_json
+from wijkwijzer.domain.matching import exclusion
 from wijkwijzer.search.evaluation import ndcg, precision
 from wijkwijzer.services import Services
 

@@ -58,7 +58,7 @@ def site(tmp_path_factory):
     if settings.embedding_model:
         services.refresh_semantic()
         assert services.semantic.ready, services.semantic.status()
-    app.extensions["wijkwijzer"].requests.add_user("coord", "Coördinator", PASSWORD)
+    app.extensions["wijkwijzer"].accounts.add("coord", "Coördinator", PASSWORD)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -23,7 +23,7 @@ def app(tmp_path):
 
     settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
     app = create_app(settings, watch=False)
-    app.extensions["wijkwijzer"].requests.add_user("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
+    app.extensions["wijkwijzer"].accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
     yield app
     app.extensions["wijkwijzer"].close()
 
@@ -196,7 +196,7 @@ def test_roles_and_account_commands(app, tmp_path, monkeypatch):
     from wijkwijzer.cli import main
 
     svc = app.extensions["wijkwijzer"]
-    svc.requests.add_user("redacteur", "Redacteur", "ook-lang-genoeg-wachtwoord", role="editor")
+    svc.accounts.add("redacteur", "Redacteur", "ook-lang-genoeg-wachtwoord", role="editor")
     client = app.test_client()
     response = client.post("/coordinator/inloggen", data={
         "username": "redacteur", "password": "ook-lang-genoeg-wachtwoord",
@@ -233,7 +233,7 @@ def test_export_erase_purge_and_audit(app, tmp_path, monkeypatch):
     client.post(f"/coordinator/aanvraag/{first}/wissen", data={"csrf_token": csrf, "confirm": "ja"})
     erased = svc.requests.get(first)
     assert erased["email"] == "" and erased["question"] == "[verwijderd]" and erased["municipality"] == "Schiedam"
-    actions = [a["action"] for a in svc.requests.audit_trail(first)]
+    actions = [a["action"] for a in svc.audit.trail(first)]
     assert "bekeken" in actions and "geëxporteerd" in actions and "Persoonsgegevens gewist" in actions
 
     # Retention: only closed requests older than the period lose their personal data; a rerun changes nothing.

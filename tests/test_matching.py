@@ -10,14 +10,13 @@ from click.testing import CliRunner
 from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
 from wijkwijzer.cli import main
 from wijkwijzer.domain.gemeenten import load_gemeenten
+from wijkwijzer.domain.helprequests import HelpRequest, request_from_json
 from wijkwijzer.domain.matching import (
-    HelpRequest,
     assign_batch,
     assign_greedy,
     exclusion,
     expertise_hits,
     match,
-    request_from_json,
     requested_roles,
     route,
 )
@@ -186,7 +185,7 @@ def test_request_json_errors_name_the_field():
 
 # -- services and CLI ----------------------------------------------------------------------------------------
 def test_unknown_municipality_is_a_clear_error(tmp_path):
-    from wijkwijzer.expertise import BadRequest
+    from wijkwijzer.domain.helprequests import BadRequest
 
     svc = Services.build(make_settings(tmp_path, SAMPLE_CONTENT))
     with pytest.raises(BadRequest, match="Utrecht"):

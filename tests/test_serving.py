@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_CONTENT
-from wijkwijzer.locking import WriterLease
 from wijkwijzer.serving import behind_proxy
+from wijkwijzer.storage.lease import WriterLease
 
 
 def test_the_writer_lease_is_exclusive_across_processes_and_freed_when_its_holder_dies(tmp_path):
@@ -29,7 +29,7 @@ def test_the_writer_lease_is_exclusive_across_processes_and_freed_when_its_holde
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from wijkwijzer.locking import WriterLease
+        from wijkwijzer.storage.lease import WriterLease
         assert WriterLease(Path({str(lock)!r})).try_acquire()
         print("held", flush=True)
         time.sleep(60)

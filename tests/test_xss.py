@@ -63,7 +63,7 @@ def app(tmp_path, content_dir):
                    f"## Kop {payload}\n\nTekst over wonen en schulden. {payload}\n\n"
                    f"| a | b |\n|---|---|\n| {payload} | x |")
     app = create_app(make_settings(tmp_path, content_dir), watch=False)
-    app.extensions["wijkwijzer"].requests.add_user("coord", "C", "lang-genoeg-wachtwoord")
+    app.extensions["wijkwijzer"].accounts.add("coord", "C", "lang-genoeg-wachtwoord")
     yield app
     app.extensions["wijkwijzer"].close()
 

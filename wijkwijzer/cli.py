@@ -9,7 +9,7 @@ import sys
 import click
 
 from wijkwijzer.config import Settings, SettingsError
-from wijkwijzer.domain.matching import HelpRequest, request_from_json
+from wijkwijzer.domain.helprequests import BadRequest, HelpRequest, request_from_json
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.services import Services
 
@@ -143,7 +143,6 @@ def match_command(text, municipality, kind, start, months, hours, input_file, as
 
     Example: wijkwijzer match "twee projectleiders voor de sloop-nieuwbouw" --municipality Schiedam
     """
-    from wijkwijzer.expertise import BadRequest
 
     if input_file is None and (not text or not municipality):
         raise click.UsageError("geef een hulpvraag en --municipality, of --input bestand.jsonl")
@@ -211,9 +210,7 @@ def purge(months: int | None) -> None:
     with _services() as services:
         keep = services.settings.retention_months if months is None else months
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=round(keep * 30.44))
-        erased = services.requests.purge(cutoff)
-        for request_id in erased:
-            services.requests.audit("wijkwijzer purge", "gewist (bewaartermijn)", request_id)
+        erased = services.purge(cutoff)
     click.echo(f"{len(erased)} aanvragen gewist (afgesloten vóór {cutoff.date().isoformat()}).")
 
 
@@ -233,7 +230,7 @@ def user_add(username: str, name: str, role: str, password: str) -> None:
     """
     _check_password(password)
     with _services() as services:
-        services.requests.add_user(username, name or username, password, role)
+        services.accounts.add(username, name or username, password, role)
     click.echo(f"Account '{username}' ({role}) opgeslagen.")
 
 
@@ -247,7 +244,7 @@ def user_passwd(username: str, password: str) -> None:
     """
     _check_password(password)
     with _services() as services:
-        if not services.requests.set_password(username, password):
+        if not services.accounts.set_password(username, password):
             raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
     click.echo(f"Wachtwoord van '{username}' gewijzigd.")
 
@@ -260,7 +257,7 @@ def user_remove(username: str) -> None:
     Example: wijkwijzer user remove jdevries
     """
     with _services() as services:
-        if not services.requests.remove_user(username):
+        if not services.accounts.remove(username):
             raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
     click.echo(f"Account '{username}' verwijderd.")
 
@@ -272,7 +269,7 @@ def user_list() -> None:
     Example: wijkwijzer user list
     """
     with _services() as services:
-        for account in services.requests.users():
+        for account in services.accounts.all():
             click.echo(f"{account['username']}\t{account['role']}\t{account['name']}")
 
 

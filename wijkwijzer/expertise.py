@@ -18,10 +18,9 @@ import numpy as np
 import yaml
 
 from wijkwijzer.domain.gemeenten import Gemeenten, load_gemeenten
+from wijkwijzer.domain.helprequests import DEFAULT_HOURS, BadRequest, HelpRequest
 from wijkwijzer.domain.matching import (
-    DEFAULT_HOURS,
     Assignment,
-    HelpRequest,
     MatchResult,
     assign_batch,
     assign_greedy,
@@ -33,14 +32,10 @@ from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import Taxonomy
 from wijkwijzer.knowledge import iter_content_files
 from wijkwijzer.search.semantic import Embedder
-from wijkwijzer.storage import Store
+from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import terms
 
 SYNONYMS_FILE = "_synonyms.yml"
-
-
-class BadRequest(ValueError):
-    """A help request the matcher cannot take; the message names the field and what is allowed."""
 
 
 @dataclass
@@ -53,13 +48,18 @@ class PoolState:
     synonyms: list[list[str]]
 
 
+def text_key(text: str) -> str:
+    """The vector cache's key of a profile or request text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 class ExpertPool:
     """Members from `experts/`, re-read when a file changes; their profile vectors cached like passages."""
 
-    def __init__(self, experts_dir: Path, store: Store, taxonomy: Callable[[], Taxonomy],
+    def __init__(self, experts_dir: Path, cache: VectorCache, taxonomy: Callable[[], Taxonomy],
                  embedder: Embedder | None, check_interval: float = 2.0) -> None:
         self.experts_dir = Path(experts_dir)
-        self.store = store
+        self.cache = cache
         self._taxonomy = taxonomy  # the content folder's taxonomy, which editors may change while we run
         self.embedder = embedder
         self.gemeenten: Gemeenten = load_gemeenten()
@@ -133,16 +133,12 @@ class ExpertPool:
         return replace(request, municipality=name, province=self.gemeenten.province_of(name), themes=tuple(themes))
 
     def _cached_vectors(self, texts: list[str], kind: str) -> np.ndarray:
-        """Vectors for `texts` in order, from the SQLite cache by text hash; only texts never seen are embedded."""
+        """Vectors for `texts` in order, from the vector cache by text hash; only texts never seen are embedded."""
         assert self.embedder is not None
         model = self.embedder.model_id + ("#query" if kind == "query" else "")
-        keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
-        known = self.store.vectors(model, keys)
-        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
-        if missing:
-            fresh = dict(zip(missing, self.embedder.embed(list(missing.values()), kind), strict=True))
-            self.store.put_vectors(model, fresh)
-            known.update(fresh)
+        keys = [text_key(t) for t in texts]
+        known = self.cache.fetch(model, dict(zip(keys, texts, strict=True)),
+                                 lambda batch: self.embedder.embed(batch, kind))
         return np.stack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 1), np.float32)
 
     def profile_matrix(self, members: list[PoolMember]) -> np.ndarray:

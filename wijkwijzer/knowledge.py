@@ -19,7 +19,8 @@ from wijkwijzer.domain.content import CaseStudy, parse_case, slug_for
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
 from wijkwijzer.search.fulltext import ANALYSIS_VERSION, FulltextIndex
-from wijkwijzer.storage import Store, now
+from wijkwijzer.storage.db import now
+from wijkwijzer.storage.runs import IndexRuns
 
 
 @dataclass
@@ -79,10 +80,10 @@ def iter_content_files(content_dir: Path) -> dict[str, tuple[str, tuple[int, int
 class KnowledgeBase:
     """Content folder + taxonomy + full-text index, kept in sync."""
 
-    def __init__(self, content_dir: Path, index: FulltextIndex, store: Store, procs: int = 1) -> None:
+    def __init__(self, content_dir: Path, index: FulltextIndex, runs: IndexRuns, procs: int = 1) -> None:
         self.content_dir = Path(content_dir)
         self.index = index
-        self.store = store
+        self.runs = runs
         self.procs = procs
         self.taxonomy = Taxonomy()
         self._taxonomy_signature: tuple[int, int] | None = None
@@ -156,7 +157,7 @@ class KnowledgeBase:
             report.problems = problems
             report.documents = self.index.count()
             if report.written or report.removed or full or self._problems_changed(problems):
-                self.store.record_index_run(
+                self.runs.record(
                     started=started, kind="full" if full else "incremental", written=report.written,
                     removed=report.removed, documents=report.documents, problems=problems,
                 )
@@ -213,7 +214,7 @@ class KnowledgeBase:
     def _remembered_problems(self) -> dict[str, list[Problem]]:
         """Problems per file from the last recorded run, for files not parsed again in this process."""
         if self._remembered is None:
-            run = self.store.last_index_run()
+            run = self.runs.last()
             self._remembered = {}
             for item in run["problems"] if run else []:
                 self._remembered.setdefault(item["path"], []).append(Problem(**item))
@@ -236,7 +237,7 @@ class KnowledgeBase:
         )
 
     def _problems_changed(self, problems: list[Problem]) -> bool:
-        last = self.store.last_index_run()
+        last = self.runs.last()
         return last is None or last["problems"] != [p.to_dict() for p in problems]
 
 

@@ -14,16 +14,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
-from wijkwijzer.domain.helprequests import FormResult, to_help_request, validate_form
-from wijkwijzer.domain.matching import DEFAULT_HOURS, HelpRequest, MatchResult, period
+from wijkwijzer.domain.helprequests import (
+    DEFAULT_HOURS,
+    AssignmentRefused,
+    FormResult,
+    HelpRequest,
+    period,
+    to_help_request,
+    validate_form,
+)
+from wijkwijzer.domain.matching import MatchResult, exclusion
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
-from wijkwijzer.locking import WriterLease
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import Embedder, SemanticIndex, SentenceTransformerEmbedder
-from wijkwijzer.storage import Store
-from wijkwijzer.storage_requests import RequestStore
+from wijkwijzer.storage.accounts import Accounts
+from wijkwijzer.storage.audit import AuditLog
+from wijkwijzer.storage.db import Store
+from wijkwijzer.storage.lease import WriterLease
+from wijkwijzer.storage.requests import RequestStore
+from wijkwijzer.storage.runs import IndexRuns
+from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
@@ -45,6 +57,9 @@ class Services:
     semantic: SemanticIndex
     pool: ExpertPool
     requests: RequestStore
+    accounts: Accounts
+    audit: AuditLog
+    runs: IndexRuns
     writer: WriterLease
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,16 +79,18 @@ class Services:
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database_path)
+        runs, vectors = IndexRuns(store), VectorCache(store)
         index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))
-        knowledge = KnowledgeBase(settings.content_dir, index, store, procs=procs)
+        knowledge = KnowledgeBase(settings.content_dir, index, runs, procs=procs)
         reason = None
         if embedder is None:
             embedder, reason = make_embedder(settings)
-        semantic = SemanticIndex(store, embedder, reason)
-        pool = ExpertPool(settings.experts_dir, store, lambda: knowledge.taxonomy, embedder)
+        semantic = SemanticIndex(vectors, embedder, reason)
+        pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder)
         return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
-                   requests=RequestStore(store), writer=WriterLease(settings.data_dir / "writer.lock"))
+                   requests=RequestStore(store), accounts=Accounts(store), audit=AuditLog(store), runs=runs,
+                   writer=WriterLease(settings.data_dir / "writer.lock"))
 
     # -- search --------------------------------------------------------------------------------------------
     def default_mode(self) -> str:
@@ -144,8 +161,8 @@ class Services:
 
     def status(self) -> dict:
         """Index state for `/api/v1/status` and the CLI."""
-        run = self.store.last_index_run()
-        changed = self.store.last_index_run(with_changes=True)
+        run = self.runs.last()
+        changed = self.runs.last(with_changes=True)
         return {
             "documents": self.index.count(),
             "last_indexed": changed["finished"] if changed else None,
@@ -198,17 +215,55 @@ class Services:
         cases = self.search(SearchRequest(text=request.text, per_page=3)).hits
         return match_answer(result, cases)
 
-    def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None) -> None:
-        """Link a member to a request for the hours and period it asks (KeyError for an unknown member)."""
+    def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None,
+               note: str = "") -> None:
+        """Link a member to a request for the hours and period it asks, recorded in the audit log.
+
+        The hard rules hold here as in the matcher: a member with a conflict of interest, no hours, or no
+        availability in the period is refused (AssignmentRefused, in Dutch); the free hours are checked in the
+        same transaction as the booking, so two coordinators cannot both take a member's last hours. KeyError
+        for an unknown request or member.
+        """
         row = self.requests.get(request_id)
         members = {m.id: m for m in self.pool.members()}
         if row is None or member_id not in members:
             raise KeyError(member_id if row else request_id)
-        request = to_help_request(row)
-        pool = members[member_id].pool
-        start, end = period(request, today or dt.date.today())
-        hours = request.hours_per_week or DEFAULT_HOURS[pool]
-        self.requests.assign(request_id, member_id, hours, start, end, actor)
+        member = members[member_id]
+        request = self.pool.normalise_request(to_help_request(row))
+        today = today or dt.date.today()
+        start, end = period(request, today)
+        hours = request.hours_per_week or DEFAULT_HOURS[member.pool]
+        # Bookings are checked below, inside the transaction; here only the rules that do not change meanwhile.
+        reason = exclusion(member, request, 0.0, today)
+        if reason:
+            raise AssignmentRefused(reason)
+        with self.store.transaction():
+            self.requests.assign(request_id, member_id, hours, start, end, actor, member.hours_per_week, note=note)
+            self.audit.record(actor, note or f"Gekoppeld aan {member_id}", request_id)
+
+    def purge(self, closed_before: dt.datetime, actor: str = "wijkwijzer purge") -> list[int]:
+        """Erase the personal data of requests closed before `closed_before`, each erasure with its audit record
+        in one transaction; returns the ids erased now (safe to repeat)."""
+        erased = []
+        for request_id in self.requests.purgeable(closed_before):
+            with self.store.transaction():
+                if self.requests.erase(request_id):
+                    self.audit.record(actor, "gewist (bewaartermijn)", request_id)
+                    erased.append(request_id)
+        return erased
+
+    def change_status(self, request_id: int, status: str, actor: str, note: str = "") -> None:
+        """Change a request's status if the flow allows it, recorded in the audit log (one transaction)."""
+        with self.store.transaction():
+            self.requests.set_status(request_id, status, actor, note)
+            self.audit.record(actor, f"Status: {status}", request_id)
+
+    def erase_request(self, request_id: int, actor: str) -> bool:
+        """Erase the personal data of one request now, recorded in the audit log; False if it already was."""
+        with self.store.transaction():
+            erased = self.requests.erase(request_id)
+            self.audit.record(actor, "Persoonsgegevens gewist" if erased else "Wissen: was al gewist", request_id)
+        return erased
 
     def propose_batch(self, today: dt.date | None = None) -> dict:
         """One proposal for all open requests (nieuw, in behandeling): the optimal assignment under the members'

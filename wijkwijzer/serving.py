@@ -3,7 +3,7 @@
 Every worker builds its own app (no preloading: the index readers, SQLite connections and background threads of
 one process must not be forked into another). The parent brings the index up to date once before the workers
 start; after that the workers share the data folder: SQLite in WAL mode, Whoosh generations that every reader
-picks up, and one writer at a time through the lease in `wijkwijzer.locking`.
+picks up, and one writer at a time through the lease in `wijkwijzer.storage.lease`.
 """
 
 from __future__ import annotations

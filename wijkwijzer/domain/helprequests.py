@@ -1,4 +1,5 @@
-"""Help requests from municipalities: the form's fields, their validation and the status flow. Pure.
+"""Help requests from municipalities: the request type, the form's and the API's validation, the status flow
+and the errors a refused change raises. Pure.
 
 We ask for nothing beyond what matching and a reply need (AVG data minimisation): contact name, e-mail and
 role of the civil servant, the question, and the facts that decide capacity. Never data about residents.
@@ -12,10 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from wijkwijzer.domain.gemeenten import Gemeenten
-from wijkwijzer.domain.matching import UNKNOWN_KIND, HelpRequest
 from wijkwijzer.domain.pool import EMAIL, POOLS
 from wijkwijzer.domain.taxonomy import Taxonomy
 
+UNKNOWN_KIND = "weet ik niet"
+KINDS = (*POOLS, UNKNOWN_KIND)
+# Hours a request uses when it names none, per pool (a vraagbaak answer takes an hour, advice half a day).
+DEFAULT_HOURS = {"vraagbaak": 1.0, "expertpool": 4.0, "flexpool": 8.0}
 NEW, IN_PROGRESS, MATCHED, DONE, DECLINED = "nieuw", "in behandeling", "gekoppeld", "afgerond", "afgewezen"
 STATUSES = (NEW, IN_PROGRESS, MATCHED, DONE, DECLINED)
 # Which status may follow which: a match can be undone (reassign) until the request is done.
@@ -33,8 +37,20 @@ MAX_QUESTION = 4000
 PERSONAL_DATA = re.compile(r"\b\d{9}\b|\b(geboren|geb\.)\s+(op\s+)?\d{1,2}[-/ ]")
 
 
-class TransitionError(ValueError):
+class RefusedChange(ValueError):
+    """A change to a request that its state or a hard rule does not allow; the message says why, in Dutch."""
+
+
+class TransitionError(RefusedChange):
     """A status change the flow does not allow; the message says which ones are allowed."""
+
+
+class AssignmentRefused(RefusedChange):
+    """A link that breaks a hard rule: a conflict of interest, no availability in the period, or no free hours."""
+
+
+class BadRequest(ValueError):
+    """A help request naming a municipality or theme we do not know; the message names the field."""
 
 
 @dataclass
@@ -147,3 +163,57 @@ def to_help_request(row: Mapping[str, object]) -> HelpRequest:
         hours_per_week=float(row["hours_per_week"]) if row.get("hours_per_week") else None,
         themes=tuple(row.get("themes") or ()),
     )
+
+
+@dataclass(frozen=True)
+class HelpRequest:
+    """What the matcher needs of a help request (no contact data: the matcher never sees it)."""
+
+    municipality: str
+    text: str
+    kind: str | None = None  # a pool, or None / "weet ik niet"
+    start: dt.date | None = None
+    months: int | None = None
+    hours_per_week: float | None = None
+    themes: tuple[str, ...] = ()
+    province: str | None = None  # of the municipality, for the region preference
+
+
+def request_from_json(data: object) -> HelpRequest:
+    """A HelpRequest from the JSON of the API and of `wijkwijzer match --input`; ValueError names the field."""
+    if not isinstance(data, dict):
+        raise ValueError("verwacht een JSON-object met municipality en request")
+    municipality, text = data.get("municipality"), data.get("request")
+    if not isinstance(municipality, str) or not municipality.strip():
+        raise ValueError("municipality: verplicht, de naam van de gemeente")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("request: verplicht, de hulpvraag als tekst")
+    kind = data.get("kind") or UNKNOWN_KIND
+    if kind not in KINDS:
+        raise ValueError(f"kind: kies uit {', '.join(KINDS)}")
+    start = data.get("start")
+    if start is not None:
+        try:
+            start = dt.date.fromisoformat(str(start))
+        except ValueError:
+            raise ValueError(f"start: verwacht een datum als 2027-01-31, niet {start!r}") from None
+    months, hours = data.get("months"), data.get("hours_per_week")
+    if months is not None and (isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60):
+        raise ValueError("months: een geheel aantal maanden van 1 tot en met 60")
+    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 40):
+        raise ValueError("hours_per_week: een aantal uren per week groter dan 0 en hoogstens 40")
+    themes = data.get("themes") or []
+    if not isinstance(themes, list) or not all(isinstance(t, str) for t in themes):
+        raise ValueError("themes: een lijst met thema's")
+    return HelpRequest(municipality=municipality.strip(), text=text.strip()[:5000],
+                       kind=None if kind == UNKNOWN_KIND else kind, start=start, months=months,
+                       hours_per_week=float(hours) if hours is not None else None, themes=tuple(themes))
+
+
+def period(request: HelpRequest, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The desired period: from the start (today when none is given) for the given months (else one month)."""
+    start = max(request.start or today, today)
+    months = request.months or 1
+    year, month = divmod(start.month - 1 + months, 12)
+    end_month_day = min(start.day, 28)
+    return start, dt.date(start.year + year, month + 1, end_month_day)

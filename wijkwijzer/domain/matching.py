@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wijkwijzer.domain.helprequests import HelpRequest, period
 from wijkwijzer.domain.pool import NATIONWIDE, POOLS, PoolMember
 from wijkwijzer.domain.taxonomy import normalise
 from wijkwijzer.text.dutch import analyse_word, expand_synonyms, fold, stems, terms
 
-UNKNOWN_KIND = "weet ik niet"
-KINDS = (*POOLS, UNKNOWN_KIND)
 # Score weights (they sum to 1): meaning first, then named expertise, then the softer preferences.
 WEIGHTS = {"similarity": 0.45, "expertise": 0.25, "themes": 0.1, "capacity": 0.1, "region": 0.05, "load": 0.05}
-# Hours a request uses when it names none, per pool (a vraagbaak answer takes an hour, advice half a day).
-DEFAULT_HOURS = {"vraagbaak": 1.0, "expertpool": 4.0, "flexpool": 8.0}
 MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
           "november", "december")
 
@@ -47,51 +44,6 @@ FACT_WORDS = {"regel", "regeling", "wet", "termijn", "voorwaard", "subsidie", "a
               "aanvraagformulier", "peildatum", "uitker", "toeslag", "bijdrag", "besluit", "artikel", "mag"}
 COUNT_WORDS = {"een": 1, "één": 1, "twee": 2, "drie": 3, "vier": 4, "vijf": 5, "zes": 6, "1": 1, "2": 2, "3": 3,
                "4": 4, "5": 5, "6": 6}
-
-
-@dataclass(frozen=True)
-class HelpRequest:
-    """What the matcher needs of a help request (no contact data: the matcher never sees it)."""
-
-    municipality: str
-    text: str
-    kind: str | None = None  # a pool, or None / "weet ik niet"
-    start: dt.date | None = None
-    months: int | None = None
-    hours_per_week: float | None = None
-    themes: tuple[str, ...] = ()
-    province: str | None = None  # of the municipality, for the region preference
-
-
-def request_from_json(data: object) -> HelpRequest:
-    """A HelpRequest from the JSON of the API and of `wijkwijzer match --input`; ValueError names the field."""
-    if not isinstance(data, dict):
-        raise ValueError("verwacht een JSON-object met municipality en request")
-    municipality, text = data.get("municipality"), data.get("request")
-    if not isinstance(municipality, str) or not municipality.strip():
-        raise ValueError("municipality: verplicht, de naam van de gemeente")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("request: verplicht, de hulpvraag als tekst")
-    kind = data.get("kind") or UNKNOWN_KIND
-    if kind not in KINDS:
-        raise ValueError(f"kind: kies uit {', '.join(KINDS)}")
-    start = data.get("start")
-    if start is not None:
-        try:
-            start = dt.date.fromisoformat(str(start))
-        except ValueError:
-            raise ValueError(f"start: verwacht een datum als 2027-01-31, niet {start!r}") from None
-    months, hours = data.get("months"), data.get("hours_per_week")
-    if months is not None and (isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60):
-        raise ValueError("months: een geheel aantal maanden van 1 tot en met 60")
-    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 40):
-        raise ValueError("hours_per_week: een aantal uren per week groter dan 0 en hoogstens 40")
-    themes = data.get("themes") or []
-    if not isinstance(themes, list) or not all(isinstance(t, str) for t in themes):
-        raise ValueError("themes: een lijst met thema's")
-    return HelpRequest(municipality=municipality.strip(), text=text.strip()[:5000],
-                       kind=None if kind == UNKNOWN_KIND else kind, start=start, months=months,
-                       hours_per_week=float(hours) if hours is not None else None, themes=tuple(themes))
 
 
 @dataclass(frozen=True)
@@ -235,15 +187,6 @@ def fills_role(member: PoolMember, role_stem: str) -> bool:
 
 
 # -- hard rules -----------------------------------------------------------------------------------------------
-def period(request: HelpRequest, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The desired period: from the start (today when none is given) for the given months (else one month)."""
-    start = max(request.start or today, today)
-    months = request.months or 1
-    year, month = divmod(start.month - 1 + months, 12)
-    end_month_day = min(start.day, 28)
-    return start, dt.date(start.year + year, month + 1, end_month_day)
-
-
 def exclusion(member: PoolMember, request: HelpRequest, booked: float, today: dt.date,
               _context: tuple[str, dt.date, dt.date] | None = None) -> str | None:
     """The hard rule that rules a member out for this request, in Dutch, or None when the member may serve."""

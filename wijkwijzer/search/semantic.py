@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from wijkwijzer.storage import Store
+from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
@@ -217,8 +217,8 @@ class SemanticStatus:
 class SemanticIndex:
     """Passages of the current case studies, their vectors, and nearest-passage search."""
 
-    def __init__(self, store: Store, embedder: Embedder | None, disabled_reason: str | None = None) -> None:
-        self.store = store
+    def __init__(self, cache: VectorCache, embedder: Embedder | None, disabled_reason: str | None = None) -> None:
+        self.cache = cache
         self.embedder = embedder
         self.error = disabled_reason if embedder is None else None
         self._passages: list[Passage] = []
@@ -266,7 +266,7 @@ class SemanticIndex:
             self._split = (generation, passages)
         model_id = self.embedder.model_id
         try:
-            known = self.store.vectors(model_id, [p.hash for p in passages])
+            known = self.cache.get(model_id, [p.hash for p in passages])
             missing = list({p.hash: p for p in passages if p.hash not in known}.values())
             with self._lock:
                 self._pending = len(missing)
@@ -277,7 +277,7 @@ class SemanticIndex:
             for start in range(0, len(missing), EMBED_BATCH):
                 batch = missing[start:start + EMBED_BATCH]
                 vectors = self.embedder.embed([p.text for p in batch], "passage")
-                self.store.put_vectors(model_id, {p.hash: v for p, v in zip(batch, vectors, strict=True)})
+                self.cache.put(model_id, {p.hash: v for p, v in zip(batch, vectors, strict=True)})
                 known.update({p.hash: v for p, v in zip(batch, vectors, strict=True)})
                 with self._lock:
                     self._pending = max(0, self._pending - len(batch))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request, session, url_for
 
-from wijkwijzer.domain.matching import request_from_json
-from wijkwijzer.expertise import BadRequest
+from wijkwijzer.domain.helprequests import BadRequest, request_from_json
 from wijkwijzer.services import UnknownMode
 from wijkwijzer.web.params import BadParameter, search_request, services
 
@@ -90,7 +89,7 @@ def _coordinator() -> dict | None:
         return session["user"]
     auth = request.authorization
     if auth and auth.type == "basic" and auth.username and auth.password:
-        return services().requests.check_user(auth.username, auth.password)
+        return services().accounts.check(auth.username, auth.password)
     return None
 
 

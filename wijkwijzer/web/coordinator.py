@@ -8,7 +8,7 @@ import functools
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
-from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, TransitionError
+from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, RefusedChange
 from wijkwijzer.web.params import services
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
@@ -41,7 +41,7 @@ def login():
     """Log in with a coordinator account (made with `wijkwijzer user add`)."""
     error = None
     if request.method == "POST":
-        account = services().requests.check_user(request.form.get("username", "").strip(),
+        account = services().accounts.check(request.form.get("username", "").strip(),
                                                  request.form.get("password", ""))
         if account:
             session.clear()
@@ -86,7 +86,7 @@ def detail(request_id: int):
         "coordinator/request.html", item=item, suggestions=suggestions, history=svc.requests.history(request_id),
         assignments=svc.requests.assignments(request_id), members=members, kinds=KIND_LABELS,
         next_statuses=TRANSITIONS[item["status"]], taxonomy=svc.knowledge.taxonomy,
-        audit=svc.requests.audit_trail(request_id),
+        audit=svc.audit.trail(request_id),
     )
 
 
@@ -112,7 +112,7 @@ def change_status(request_id: int):
     if status not in (IN_PROGRESS, DONE) and not note:
         flash("Geef een reden op.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
-    return _act(request_id, lambda: svc.requests.set_status(request_id, status, g.user["username"], note),
+    return _act(request_id, lambda: svc.change_status(request_id, status, g.user["username"], note),
                 f"Status: {status}.")
 
 
@@ -122,19 +122,19 @@ def _audited(request_id: int, action: str) -> dict:
     item = svc.requests.get(request_id)
     if item is None:
         abort(404)
-    svc.requests.audit(g.user["username"], action, request_id)
+    svc.audit.record(g.user["username"], action, request_id)
     return item
 
 
 def _act(request_id: int, action, done: str):
-    """Run a change, report it, and go back to the request (404 for an unknown request or member)."""
+    """Run a change (the service records it in the audit log), report it, and go back to the request (404 for
+    an unknown request or member)."""
     try:
         action()
-        services().requests.audit(g.user["username"], done.rstrip("."), request_id)
         flash(done, "success")
     except KeyError:
         abort(404)
-    except TransitionError as exc:
+    except RefusedChange as exc:
         flash(f"Kan niet: {exc}.", "error")
     return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
 
@@ -168,10 +168,10 @@ def apply_batch():
     for pair in request.form.getlist("pair"):
         request_id, _, member_id = pair.partition(":")
         try:
-            svc.assign(int(request_id), member_id, actor=g.user["username"])
-            svc.requests.audit(g.user["username"], f"gekoppeld aan {member_id} (verdeling)", int(request_id))
+            svc.assign(int(request_id), member_id, actor=g.user["username"],
+                       note=f"gekoppeld aan {member_id} (verdeling)")
             done += 1
-        except (KeyError, ValueError, TransitionError):
+        except (KeyError, ValueError):
             failed += 1
     flash(f"{done} aanvragen gekoppeld" + (f", {failed} niet (gewijzigd of onbekend)" if failed else "") + ".",
           "error" if failed else "success")
@@ -206,7 +206,7 @@ def erase(request_id: int):
     if request.form.get("confirm") != "ja":
         flash("Vink aan dat u de persoonsgegevens wilt wissen.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
-    return _act(request_id, lambda: svc.requests.erase(request_id), "Persoonsgegevens gewist.")
+    return _act(request_id, lambda: svc.erase_request(request_id, g.user["username"]), "Persoonsgegevens gewist.")
 
 
 @bp.get("/dashboard")
@@ -220,7 +220,7 @@ def dashboard():
     requests_part = None
     if g.user.get("role", "coordinator") == "coordinator":
         rows = svc.requests.queue()
-        events = list(svc.store.db["request_events"].rows_where(order_by="id"))
+        events = svc.requests.events()
         requests_part = {
             **figures.request_figures(rows, events, today),
             "capacity": figures.capacity_in_use(svc.pool.members(), svc.requests.booked_hours(today), today),

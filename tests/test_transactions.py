@@ -1,0 +1,159 @@
+"""Writes are atomic: racing coordinators cannot double-link a request, overbook a member, or break the status flow.
+
+Each trial starts threads at one barrier, all acting on the same few requests through the services a web worker
+uses (each thread has its own SQLite connection, as gunicorn's threads do). Before the storage layer ran every
+read-check-write in one `BEGIN IMMEDIATE` transaction, these trials ended with two active assignments for one
+request, hours booked beyond a member's capacity and event histories such as nieuw -> afgewezen -> gekoppeld.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from wijkwijzer.domain.helprequests import MATCHED, TRANSITIONS, AssignmentRefused
+from wijkwijzer.services import Services
+
+TODAY = dt.date(2026, 3, 2)
+
+
+def write_member(experts: Path, slug: str, hours: float, conflicts: str = "[]",
+                 until: str = "2030-12-31") -> None:
+    folder = experts / "flexpool"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{slug}.md").write_text(
+        f"---\nname: {slug.replace('-', ' ').title()}\npool: flexpool\nrole: Projectleider woningbouw\n"
+        f"expertise: [woningbouw, projectleiding]\nthemes: [wonen]\nregions: [landelijk]\n"
+        f"hours_per_week: {hours}\navailable_from: 2025-01-01\navailable_until: {until}\n"
+        f"conflicts: {conflicts}\nemail: {slug}@example.nl\n---\nProjectleider voor sloop en nieuwbouw.\n",
+        encoding="utf-8")
+
+
+@pytest.fixture
+def svc(tmp_path: Path, content_dir: Path):
+    experts = tmp_path / "experts"
+    write_member(experts, "kim-klein", 3)
+    write_member(experts, "ruud-ruim", 40)
+    write_member(experts, "wil-weg", 8, until="2025-06-30")
+    write_member(experts, "co-conflict", 8, conflicts="[Schiedam]")
+    services = Services.build(make_settings(tmp_path, content_dir))
+    yield services
+    services.close()
+
+
+def new_request(svc: Services, hours: float = 3) -> int:
+    request_id, _ = svc.requests.submit({
+        "municipality": "Schiedam", "focus_area": "", "contact_name": "Jan", "email": "jan@schiedam.nl",
+        "role": "projectleider", "question": "Tijdelijk een projectleider woningbouw voor de sloop-nieuwbouw.",
+        "themes": [], "kind": "flexpool", "start": "2026-04-01", "months": 6, "hours_per_week": hours})
+    return request_id
+
+
+def race(actions: list) -> list[BaseException]:
+    """Run the actions at the same moment in threads; the refusals (ValueError, KeyError) they raise."""
+    barrier = threading.Barrier(len(actions))
+    refused: list[BaseException] = []
+
+    def run(action) -> None:
+        barrier.wait()
+        try:
+            action()
+        except (ValueError, KeyError) as exc:  # a refusal is fine; anything else fails the test below
+            refused.append(exc)
+
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so that interleavings the code allows do happen
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(old)
+    return refused
+
+
+def check_invariants(svc: Services, capacities: dict[str, float]) -> None:
+    active = svc.requests.assignments()
+    per_request: dict[int, int] = {}
+    for row in active:
+        per_request[row["request_id"]] = per_request.get(row["request_id"], 0) + 1
+    assert max(per_request.values(), default=0) <= 1, f"two active assignments for one request: {per_request}"
+    for member, capacity in capacities.items():
+        booked = svc.requests.booked_hours(dt.date(2026, 5, 1)).get(f"flexpool/{member}", 0.0)
+        assert booked <= capacity, f"{member}: {booked} h booked of {capacity}"
+    for item in svc.requests.queue():
+        events = svc.requests.history(item["id"])
+        assert events[-1]["status"] == item["status"], "the status disagrees with its last event"
+        for before, after in itertools.pairwise(events):
+            allowed = (*TRANSITIONS[before["status"]], *((MATCHED,) if before["status"] == MATCHED else ()))
+            assert after["status"] in allowed, f"{before['status']} -> {after['status']} in the history"
+        linked = [row for row in active if row["request_id"] == item["id"]]
+        assert bool(linked) == (item["status"] == MATCHED), "an active assignment without 'gekoppeld' or back"
+
+
+def test_racing_coordinators_never_double_link_overbook_or_break_the_flow(svc):
+    capacities = {"kim-klein": 3, "ruud-ruim": 40}
+    for _ in range(25):
+        first, second, third = new_request(svc), new_request(svc), new_request(svc)
+        race([
+            partial(svc.assign, first, "flexpool/kim-klein", actor="a", today=TODAY),
+            partial(svc.assign, second, "flexpool/kim-klein", actor="b", today=TODAY),
+            partial(svc.assign, third, "flexpool/kim-klein", actor="c", today=TODAY),
+            partial(svc.assign, first, "flexpool/ruud-ruim", actor="d", today=TODAY),
+            partial(svc.requests.set_status, first, "afgewezen", "e", "dubbel"),
+            partial(svc.requests.set_status, second, "in behandeling", "f"),
+            partial(svc.requests.set_status, third, "afgerond", "g"),
+        ])
+        check_invariants(svc, capacities)
+
+
+def test_a_link_is_refused_when_it_breaks_a_hard_rule(svc):
+    request_id = new_request(svc)
+    for member, reason in [("flexpool/co-conflict", "belangenconflict"), ("flexpool/wil-weg", "beschikbaar tot")]:
+        with pytest.raises(AssignmentRefused, match=reason):
+            svc.assign(request_id, member, actor="a", today=TODAY)
+    svc.assign(request_id, "flexpool/kim-klein", actor="a", today=TODAY)
+    other = new_request(svc)
+    with pytest.raises(AssignmentRefused, match="volgeboekt"):
+        svc.assign(other, "flexpool/kim-klein", actor="a", today=TODAY)
+    # Reassigning a request to the member it already has does not count its own hours twice.
+    svc.assign(request_id, "flexpool/kim-klein", actor="a", today=TODAY)
+    assert svc.requests.get(other)["status"] == "nieuw" and len(svc.requests.history(other)) == 1
+
+
+def test_a_failed_write_leaves_nothing_half_done(svc, monkeypatch):
+    request_id = new_request(svc)
+    store = svc.requests
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full, say")
+
+    monkeypatch.setattr(type(store), "_add_event", broken)
+    with pytest.raises(RuntimeError):
+        svc.assign(request_id, "flexpool/ruud-ruim", actor="a", today=TODAY)
+    with pytest.raises(RuntimeError):
+        new_request(svc)
+    monkeypatch.undo()
+    assert store.get(request_id)["status"] == "nieuw"
+    assert store.assignments(request_id) == []
+    assert [item["id"] for item in store.queue()] == [request_id]  # the second submission left no row
+    assert [e["status"] for e in store.history(request_id)] == ["nieuw"]
+
+
+def test_transactions_are_immediate_and_nest_into_one(svc):
+    store = svc.store
+    with store.transaction():
+        assert store.db.conn.in_transaction
+        with store.transaction():  # a use case calling another joins its transaction
+            assert store.db.conn.in_transaction
+        assert store.db.conn.in_transaction
+    assert not store.db.conn.in_transaction

@@ -1,0 +1,56 @@
+"""Coordinator and editor accounts; passwords as salted, memory-hard scrypt hashes (werkzeug's default)."""
+
+from __future__ import annotations
+
+import functools
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from wijkwijzer.storage.db import Store, now
+
+
+class Accounts:
+    """The `users` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, username: str, name: str, password: str, role: str = "coordinator") -> None:
+        """Create or reset an account."""
+        row = {"username": username, "name": name, "password_hash": generate_password_hash(password),
+               "created": now(), "role": role}
+        with self.store.transaction() as db:
+            db["users"].upsert(row, pk="username")
+
+    def set_password(self, username: str, password: str) -> bool:
+        """A new password for an existing account; False when there is no such account."""
+        digest = generate_password_hash(password)  # slow by design: not inside the write lock
+        with self.store.transaction() as db:
+            cursor = db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [digest, username])
+        return cursor.rowcount == 1
+
+    def remove(self, username: str) -> bool:
+        """Delete an account (its name stays in the history it wrote); False when there is no such account."""
+        with self.store.transaction() as db:
+            cursor = db.execute("DELETE FROM users WHERE username = ?", [username])
+        return cursor.rowcount == 1
+
+    def all(self) -> list[dict]:
+        """All accounts, without their password hashes."""
+        return list(self.store.db.query("SELECT username, name, role, created FROM users ORDER BY username"))
+
+    def check(self, username: str, password: str) -> dict | None:
+        """The account when the password is right, else None (same work either way)."""
+        rows = list(self.store.db["users"].rows_where("username = ?", [username]))
+        stored = rows[0]["password_hash"] if rows else _dummy_hash()
+        ok = check_password_hash(stored, password)
+        if not (rows and ok):
+            return None
+        return {"username": rows[0]["username"], "name": rows[0]["name"], "role": rows[0].get("role") or "coordinator"}
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so a wrong name costs as long as a wrong password (made on
+    first use: hashing is deliberately slow, and importing this module must stay cheap)."""
+    return generate_password_hash("wijkwijzer-dummy-password")

@@ -1,0 +1,188 @@
+"""Help requests, their history and their assignments (bookings of members' hours).
+
+Every change is one transaction (`Store.transaction`, `BEGIN IMMEDIATE`): the status check, the capacity check
+and the writes see one state, and the status never disagrees with its last event. Submitters follow their
+request by an unguessable token; only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+
+from wijkwijzer.domain.helprequests import MATCHED, NEW, AssignmentRefused, check_transition
+from wijkwijzer.storage.db import Store, now
+
+
+def token_hash(token: str) -> str:
+    """What we store of a status-link token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class RequestStore:
+    """Tables: help_requests, request_events, assignments."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def db(self):
+        """This thread's sqlite-utils database (for reads; writes go through `store.transaction()`)."""
+        return self.store.db
+
+    # -- requests ------------------------------------------------------------------------------------------
+    def submit(self, data: dict) -> tuple[int, str]:
+        """Store a validated request as 'nieuw'; returns its id and the token for the submitter's status link."""
+        token = secrets.token_urlsafe(24)
+        stamp = now()
+        row = {**data, "themes": json.dumps(data.get("themes") or []), "token_hash": token_hash(token),
+               "created": stamp, "updated": stamp, "status": NEW}
+        with self.store.transaction() as db:
+            request_id = int(db["help_requests"].insert(row).last_pk)
+            self._add_event(request_id, stamp, "aanvrager", NEW, "aanvraag ingediend")
+        return request_id, token
+
+    def get(self, request_id: int) -> dict | None:
+        """One request with its themes decoded, or None."""
+        rows = list(self.db["help_requests"].rows_where("id = ?", [request_id]))
+        return _decode(rows[0]) if rows else None
+
+    def by_token(self, token: str) -> dict | None:
+        """The request a status link points to, or None."""
+        rows = list(self.db["help_requests"].rows_where("token_hash = ?", [token_hash(token)]))
+        return _decode(rows[0]) if rows else None
+
+    def queue(self, status: str | None = None) -> list[dict]:
+        """Requests for the coordinators, oldest first."""
+        where, args = ("status = ?", [status]) if status else (None, [])
+        return [_decode(r) for r in self.db["help_requests"].rows_where(where, args, order_by="created, id")]
+
+    def counts(self) -> dict[str, int]:
+        """Number of requests per status."""
+        return {s: n for s, n in self.db.execute("SELECT status, count(*) FROM help_requests GROUP BY status")}
+
+    def history(self, request_id: int) -> list[dict]:
+        """Every event of a request, oldest first."""
+        return list(self.db["request_events"].rows_where("request_id = ?", [request_id], order_by="id"))
+
+    def events(self) -> list[dict]:
+        """Every event of every request, oldest first (for the dashboard's figures)."""
+        return list(self.db["request_events"].rows_where(order_by="id"))
+
+    def set_status(self, request_id: int, status: str, actor: str, note: str = "") -> None:
+        """Change the status if the flow allows it (TransitionError otherwise), with its event."""
+        with self.store.transaction():
+            check_transition(self._status(request_id), status)
+            self._change(request_id, status, actor, note)
+            if status != MATCHED:  # back to work, done or declined: the member's hours are free again
+                self._end_assignments(request_id)
+
+    def assign(self, request_id: int, member_id: str, hours: float, start: dt.date, end: dt.date, actor: str,
+               capacity: float, note: str = "") -> None:
+        """Link a member (replacing an earlier link: reassign) and mark the request 'gekoppeld'.
+
+        Refused (AssignmentRefused) when the member's hours booked by other requests in the period plus `hours`
+        exceed `capacity`; TransitionError when the request is closed. Checked and written in one transaction.
+        """
+        with self.store.transaction():
+            current = self._status(request_id)
+            if current != MATCHED:
+                check_transition(current, MATCHED)
+            booked = self.peak_booked(member_id, start, end, except_request=request_id)
+            if booked + hours > capacity:
+                free = max(capacity - booked, 0.0)
+                raise AssignmentRefused(
+                    f"volgeboekt: in deze periode nog {free:g} van {capacity:g} uur per week vrij, de aanvraag "
+                    f"vraagt {hours:g} uur per week")
+            self._end_assignments(request_id)
+            self.db["assignments"].insert({
+                "request_id": request_id, "member_id": member_id, "hours_per_week": hours,
+                "start": start.isoformat(), "end": end.isoformat(), "active": 1, "created": now(), "actor": actor,
+            })
+            self._change(request_id, MATCHED, actor, note or f"gekoppeld aan {member_id}")
+
+    def assignments(self, request_id: int | None = None, active_only: bool = True) -> list[dict]:
+        """Assignments of one request, or all (the active ones by default)."""
+        clauses, args = [], []
+        if request_id is not None:
+            clauses.append("request_id = ?")
+            args.append(request_id)
+        if active_only:
+            clauses.append("active = 1")
+        where = " AND ".join(clauses) or None
+        return list(self.db["assignments"].rows_where(where, args, order_by="id"))
+
+    def booked_hours(self, on: dt.date) -> dict[str, float]:
+        """Hours per week each member is booked for on a day, by active assignments."""
+        day = on.isoformat()
+        rows = self.db.execute(
+            "SELECT member_id, sum(hours_per_week) FROM assignments WHERE active = 1 AND start <= ? AND end >= ? "
+            "GROUP BY member_id", [day, day]).fetchall()
+        return {member: float(hours) for member, hours in rows}
+
+    def peak_booked(self, member_id: str, start: dt.date, end: dt.date, except_request: int | None = None) -> float:
+        """The most hours per week a member is booked for on any day from `start` to `end` (inclusive)."""
+        rows = self.db.execute(
+            "SELECT start, end, hours_per_week FROM assignments WHERE active = 1 AND member_id = ? AND start <= ? "
+            "AND end >= ? AND request_id IS NOT ?", [member_id, end.isoformat(), start.isoformat(), except_request],
+        ).fetchall()
+        # The load only rises where a booking begins, so its peak is at the period's start or at such a day.
+        days = {start.isoformat()} | {first for first, _, _ in rows if first > start.isoformat()}
+        return max((sum(h for first, last, h in rows if first <= day <= last) for day in days), default=0.0)
+
+    def _status(self, request_id: int) -> str:
+        row = self.db.execute("SELECT status FROM help_requests WHERE id = ?", [request_id]).fetchone()
+        if row is None:
+            raise KeyError(request_id)
+        return row[0]
+
+    def _change(self, request_id: int, status: str, actor: str, note: str) -> None:
+        stamp = now()
+        self.db.execute("UPDATE help_requests SET status = ?, updated = ? WHERE id = ?", [status, stamp, request_id])
+        self._add_event(request_id, stamp, actor, status, note)
+
+    def _add_event(self, request_id: int, at: str, actor: str, status: str, note: str) -> None:
+        self.db["request_events"].insert({"request_id": request_id, "at": at, "actor": actor, "status": status,
+                                          "note": note})
+
+    def _end_assignments(self, request_id: int) -> None:
+        self.db.execute("UPDATE assignments SET active = 0 WHERE request_id = ? AND active = 1", [request_id])
+
+    # -- privacy (AVG) -------------------------------------------------------------------------------------
+    def export(self, request_id: int) -> dict | None:
+        """Everything stored about one request, for a data-subject access request."""
+        item = self.get(request_id)
+        if item is None:
+            return None
+        item.pop("token_hash", None)
+        return {"request": item, "history": self.history(request_id),
+                "assignments": self.assignments(request_id, active_only=False)}
+
+    def erase(self, request_id: int) -> bool:
+        """Remove the personal data of one request (contact, question, notes); keep what statistics need:
+        municipality, kind, themes, planning, status and dates. False when it was already erased."""
+        with self.store.transaction() as db:
+            row = db.execute("SELECT erased FROM help_requests WHERE id = ?", [request_id]).fetchone()
+            if row is None:
+                raise KeyError(request_id)
+            if row[0]:
+                return False
+            db.execute("UPDATE help_requests SET contact_name = '', email = '', role = '', question = ?, "
+                       "focus_area = '', erased = ? WHERE id = ?", ["[verwijderd]", now(), request_id])
+            db.execute("UPDATE request_events SET note = '' WHERE request_id = ?", [request_id])
+        return True
+
+    def purgeable(self, older_than: dt.datetime) -> list[int]:
+        """Closed requests last changed before `older_than` whose personal data is still there."""
+        rows = self.db.execute(
+            "SELECT id FROM help_requests WHERE status IN ('afgerond', 'afgewezen') AND erased IS NULL "
+            "AND updated < ? ORDER BY id", [older_than.isoformat(timespec="seconds")]).fetchall()
+        return [request_id for (request_id,) in rows]
+
+
+def _decode(row: dict) -> dict:
+    row = dict(row)
+    row["themes"] = json.loads(row.get("themes") or "[]")
+    return row
