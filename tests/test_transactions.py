@@ -157,3 +157,39 @@ def test_transactions_are_immediate_and_nest_into_one(svc):
             assert store.db.conn.in_transaction
         assert store.db.conn.in_transaction
     assert not store.db.conn.in_transaction
+
+
+def _link_in_process(settings, request_id: int, barrier, results) -> None:
+    """A second server process: its own services and connection, linking at the barrier."""
+    services = Services.build(settings)
+    try:
+        barrier.wait()
+        services.assign(request_id, "flexpool/kim-klein", actor=f"proces-{request_id}", today=TODAY)
+        results.put("gekoppeld")
+    except AssignmentRefused as exc:
+        results.put(str(exc))
+    finally:
+        services.close()
+
+
+@pytest.mark.slow
+def test_server_processes_cannot_both_book_the_last_hours(svc):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter, as gunicorn's workers are
+    for _ in range(3):
+        requests = [new_request(svc) for _ in range(3)]
+        barrier, results = context.Barrier(len(requests)), context.Queue()
+        processes = [context.Process(target=_link_in_process, args=(svc.settings, rid, barrier, results))
+                     for rid in requests]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        answers = sorted(results.get(timeout=5) for _ in requests)
+        assert answers.count("gekoppeld") == 1, answers
+        assert all(a.startswith("volgeboekt") for a in answers if a != "gekoppeld")
+        check_invariants(svc, {"kim-klein": 3})
+        for rid in requests:  # free the member for the next trial
+            if svc.requests.get(rid)["status"] == MATCHED:
+                svc.requests.set_status(rid, "afgerond", "test")

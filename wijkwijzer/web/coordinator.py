@@ -213,7 +213,7 @@ def erase(request_id: int):
 @requires("coordinator", "editor")
 def dashboard():
     """Requests and capacity (coordinators), and knowledge-base coverage (both roles)."""
-    from wijkwijzer import dashboard as figures
+    from wijkwijzer.domain import dashboard as figures
 
     svc = services()
     today = dt.date.today()
