@@ -104,17 +104,27 @@ class Store:
         """
         db = self.db
         conn = db.conn
-        if conn.in_transaction:
-            yield db
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            self._local.depth = depth + 1
+            try:
+                yield db
+            finally:
+                self._local.depth = depth
             return
+        # Counted per thread rather than read from `conn.in_transaction`: a transaction this helper did not open
+        # is a bug, and BEGIN then fails loudly instead of silently joining it.
         conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
         try:
             yield db
         except BaseException:
+            self._local.depth = 0
             if conn.in_transaction:  # some errors (a full disk) already ended it
                 conn.execute("ROLLBACK")
             raise
         else:
+            self._local.depth = 0
             try:
                 conn.execute("COMMIT")
             except BaseException:
