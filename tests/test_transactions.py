@@ -193,3 +193,37 @@ def test_server_processes_cannot_both_book_the_last_hours(svc):
         for rid in requests:  # free the member for the next trial
             if svc.requests.get(rid)["status"] == MATCHED:
                 svc.requests.set_status(rid, "afgerond", "test")
+
+
+def _submit_and_hang(database: Path, started) -> None:
+    """Insert a request inside a transaction, then hang before its event (killed there by the test)."""
+    from wijkwijzer.storage.db import Store
+    from wijkwijzer.storage.requests import RequestStore
+
+    store = Store(database)
+    requests = RequestStore(store)
+
+    def hang(*args, **kwargs) -> None:
+        started.set()
+        threading.Event().wait()
+
+    requests._add_event = hang
+    requests.submit({"municipality": "Schiedam", "question": "Half opgeslagen?", "kind": "vraagbaak"})
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_write_leaves_no_half_request_and_no_lock(svc):
+    import multiprocessing
+    import os
+    import signal
+
+    kept = new_request(svc)
+    context = multiprocessing.get_context("spawn")
+    started = context.Event()
+    process = context.Process(target=_submit_and_hang, args=(svc.settings.database_path, started))
+    process.start()
+    assert started.wait(60), "the writer never reached the point between its two inserts"
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(10)
+    assert [item["id"] for item in svc.requests.queue()] == [kept]  # the half-written request is gone
+    assert new_request(svc) > kept  # and the write lock went with the process
