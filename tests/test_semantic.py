@@ -86,7 +86,8 @@ def test_corrupt_cached_vectors_are_embedded_again(tmp_path, content_dir):
 def test_modes_through_the_api(tmp_path, sample_content):
     app = create_app(make_settings(tmp_path, sample_content), watch=False)
     svc = app.extensions["wijkwijzer"]
-    svc.semantic = Services.build(make_settings(tmp_path, sample_content), embedder=HashingEmbedder()).semantic
+    semantic = Services.build(make_settings(tmp_path, sample_content), embedder=HashingEmbedder()).semantic
+    svc.semantic = svc.hybrid.semantic = semantic
     svc.refresh_semantic()
     client = app.test_client()
     for mode in ("semantic", "hybrid", "keyword"):
