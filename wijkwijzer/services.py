@@ -202,7 +202,7 @@ class Services:
         """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
         pool profiles that changed, so the first match does not wait for them. With `embed=False` only vectors
         another process stored are taken up."""
-        if self.semantic.enabled:
+        if self.semantic.configured:  # also while a failure waits for its retry
             self.semantic.update(self.index.generation(), self.index.all_cases, embed=embed)
             if embed and self.semantic.ready and self.pool.embedder is not None:
                 self.pool.profile_matrix(self.pool.members())
@@ -212,7 +212,7 @@ class Services:
 
         Of several server processes only the holder of the writer lease embeds; the others read its vectors.
         """
-        if not self.semantic.enabled or self._semantic_thread is not None:
+        if not self.semantic.configured or self._semantic_thread is not None:
             return
 
         def loop() -> None:
