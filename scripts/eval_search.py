@@ -13,9 +13,10 @@ from pathlib import Path
 
 from wijkwijzer.config import Settings
 from wijkwijzer.search.evaluation import Scores, evaluate, load_dev_set
+from wijkwijzer.search.hybrid import MODES
 from wijkwijzer.search.model_build import build_e5_small
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.services import MODES, Services, make_embedder
+from wijkwijzer.services import Services, make_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -155,9 +155,9 @@ def _eventually(check, timeout=10.0):
 
 
 def test_cached_field_lengths_answer_exactly_as_whoosh(tmp_path, sample_content):
-    from wijkwijzer.search import whoosh_speedups
+    from wijkwijzer.search import whoosh_patches
 
-    assert whoosh_speedups.install()
+    assert whoosh_patches.install()
     svc = Services.build(make_settings(tmp_path, sample_content))
     svc.sync()
     reader = svc.index.searcher().reader()
@@ -167,8 +167,9 @@ def test_cached_field_lengths_answer_exactly_as_whoosh(tmp_path, sample_content)
         perdoc = segment._perdoc
         for docnum in range(segment.doc_count_all() + 2):  # past the end too
             for field in ("title", "lead", "body", "slug", "geen-veld"):
-                expected = whoosh_speedups._ORIGINAL(perdoc, docnum, field) if docnum <= perdoc._doccount else "x"
-                got = whoosh_speedups._doc_field_length(perdoc, docnum, field) if docnum <= perdoc._doccount else "x"
+                inside = docnum <= perdoc._doccount
+                expected = whoosh_patches._ORIGINAL_FIELD_LENGTH(perdoc, docnum, field) if inside else "x"
+                got = whoosh_patches._doc_field_length(perdoc, docnum, field) if inside else "x"
                 assert got == expected, (docnum, field)
                 checked += 1
     assert checked > 150

@@ -1,8 +1,12 @@
 """Keyword search on the sample content: Dutch compounds, typos, facets, sorting, paging, hostile input."""
 
+import shutil
+
 import pytest
 
+from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
 from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.services import Services
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +86,50 @@ def test_sort_by_date_and_paginate(svc):
     assert search(svc, "wijk", per_page=5, page=999).hits == []
 
 
+@pytest.fixture(scope="module")
+def five(tmp_path_factory):
+    """Five short case studies whose matches are known by heart."""
+    tmp = tmp_path_factory.mktemp("five")
+    content = tmp / "content"
+    content.mkdir()
+    shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", content)
+    write_case(content, "a/een.md", "title: Schulden en wonen", "Schulden voorkomen in de wijk, samen met wonen.")
+    write_case(content, "a/twee.md", "title: Schulden bij jongeren", "Jongeren met schulden in de wijk.")
+    write_case(content, "a/drie.md", "title: Schulden", "Vroegsignalering van schulden.")
+    write_case(content, "a/vier.md", "title: Jongeren", "Jongeren in het buurthuis in de wijk.")
+    write_case(content, "a/vijf.md", "title: Groen", "Een groen schoolplein.")
+    svc = Services.build(make_settings(tmp, content))
+    svc.sync()
+    yield svc
+    svc.close()
+
+
+ALL = ["a/drie", "a/een", "a/twee", "a/vier", "a/vijf"]
+WIJK = ["a/een", "a/twee", "a/vier"]
+
+
 @pytest.mark.parametrize(
-    "text",
-    ['"', '"onafgesloten', "AND", "OR OR", "wijk AND", "NOT", "*", "a*", "?", "(((", ")", "wijk^5", "title:x",
-     "x" * 10_000, "woning " * 2000, "\x00\x01\x1b[31m", "🙂 emoji", "ŞĞÜ ñ 中文", "[a-z]+", "wijk~2", "<script>"],
+    ("text", "expected"),
+    [('"', []), ('"onafgesloten', []), ("AND", []), ("OR OR", []), ("wijk AND", WIJK), ("NOT", []),
+     ("*", ALL),  # too broad: no words left, so everything, newest first (as an empty query)
+     ("a*", []), ("?", ALL), ("(((", []), (")", []), ("wijk^5", WIJK), ("title:x", []), ("x" * 10_000, []),
+     ("woning " * 2000, []), ("\x00\x01\x1b[31m", []), ("🙂 emoji", []), ("ŞĞÜ ñ 中文", []), ("[a-z]+", []),
+     ("wijk~2", WIJK), ("<script>", [])],
 )
-def test_hostile_input_never_fails(svc, text):
-    response = search(svc, text)
-    assert response.total >= 0
+def test_hostile_input_never_fails(five, text, expected):
+    response = search(five, text, per_page=50)
+    assert response.total == len(expected) and sorted(slugs(response)) == expected
+
+
+def test_plus_and_minus_narrow_the_results(five):
+    assert search(five, "schulden").total == 3
+    assert search(five, "schulden jongeren").total == 4  # plain words: either word
+    # A leading minus excludes: "a/een" mentions wonen.
+    assert sorted(slugs(search(five, "schulden -wonen"))) == ["a/drie", "a/twee"]
+    # A leading plus requires: only the two about jongeren, the one with schulden too first.
+    required = search(five, "schulden +jongeren")
+    assert required.total == 2 and slugs(required) == ["a/twee", "a/vier"]
+    assert slugs(search(five, "+schulden +jongeren")) == ["a/twee"]
 
 
 def test_questions_and_hyphenated_names_are_plain_text(svc):
@@ -99,4 +139,6 @@ def test_questions_and_hyphenated_names_are_plain_text(svc):
     with_minus = search(svc, "schulden -wonen", per_page=50)
     assert 0 < with_minus.total < search(svc, "schulden").total  # a leading minus excludes
     assert all(" wonen " not in f" {svc.case(hit.slug)['body'].lower()} " for hit in with_minus.hits)
-    assert search(svc, "schulden +jongeren").total <= search(svc, "schulden").total
+    with_plus = search(svc, "schulden +jongeren", per_page=50)
+    assert 0 < with_plus.total < search(svc, "schulden jongeren").total  # a leading plus requires
+    assert with_plus.total == search(svc, "jongeren").total

@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
+from tests.test_helpdesk import login
 from wijkwijzer import create_app
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import HashingEmbedder, SentenceTransformerEmbedder, split_passages
+from wijkwijzer.search.semantic import (
+    RETRY_FIRST,
+    RETRY_MAX,
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+    retry_delay,
+    split_passages,
+)
 from wijkwijzer.services import Services
 
 
@@ -86,7 +94,8 @@ def test_corrupt_cached_vectors_are_embedded_again(tmp_path, content_dir):
 def test_modes_through_the_api(tmp_path, sample_content):
     app = create_app(make_settings(tmp_path, sample_content), watch=False)
     svc = app.extensions["wijkwijzer"]
-    svc.semantic = Services.build(make_settings(tmp_path, sample_content), embedder=HashingEmbedder()).semantic
+    semantic = Services.build(make_settings(tmp_path, sample_content), embedder=HashingEmbedder()).semantic
+    svc.semantic = svc.hybrid.semantic = semantic
     svc.refresh_semantic()
     client = app.test_client()
     for mode in ("semantic", "hybrid", "keyword"):
@@ -198,3 +207,72 @@ def test_onnx_query_encoder_gives_the_models_vectors(built_model, tmp_path):
     (copy / "model.safetensors").write_bytes(b"other weights")
     assert encoder_path(copy) is None
     assert SentenceTransformerEmbedder(str(copy), "x", query_runtime="onnx").query_runtime == "torch-fp32"
+
+
+class FlakyEmbedder(HashingEmbedder):
+    """Fails the first `failures` passage batches, then works."""
+
+    def __init__(self, failures: int):
+        super().__init__()
+        self.failures = failures
+        self.calls = 0
+
+    def embed(self, texts, kind):
+        if kind == "passage":
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise RuntimeError("model tijdelijk onbereikbaar")
+        return super().embed(texts, kind)
+
+
+def test_a_failing_model_is_retried_with_growing_pauses(tmp_path, content_dir):
+    write_case(content_dir, "a/een.md", "title: Schulden", "Over schulden en vroegsignalering.")
+    embedder = FlakyEmbedder(failures=2)
+    svc = Services.build(make_settings(tmp_path, content_dir), embedder=embedder)
+    now = [1000.0]
+    svc.semantic.clock = lambda: now[0]
+    svc.sync()
+    svc.refresh_semantic()
+    status = svc.semantic.status().to_dict()
+    assert {"enabled", "ready", "model", "passages", "pending", "error"} <= status.keys()
+    assert not status["ready"] and "tijdelijk onbereikbaar" in status["error"]
+    assert status["failed_attempts"] == 1 and status["retry_at"] is not None
+    assert svc.search(SearchRequest(text="schulden"), mode="hybrid").mode == "keyword"
+
+    now[0] += RETRY_FIRST - 0.1
+    svc.refresh_semantic()  # too early: not tried
+    assert embedder.calls == 1
+    now[0] += 0.1
+    svc.refresh_semantic()  # second failure: the pause doubles
+    assert embedder.calls == 2 and svc.semantic.status().failed_attempts == 2
+    now[0] += 2 * RETRY_FIRST - 0.1
+    svc.refresh_semantic()
+    assert embedder.calls == 2
+    now[0] += 0.1
+    svc.refresh_semantic()  # works now
+    status = svc.semantic.status()
+    assert status.ready and status.error is None and status.failed_attempts == 0 and status.retry_at is None
+    assert svc.search(SearchRequest(text="schulden vroegsignalering"), mode="hybrid").mode == "hybrid"
+    svc.close()
+
+
+def test_retry_pauses_are_capped():
+    assert [retry_delay(n) for n in (1, 2, 3)] == [RETRY_FIRST, 2 * RETRY_FIRST, 4 * RETRY_FIRST]
+    assert retry_delay(50) == retry_delay(10_000) == RETRY_MAX
+
+
+def test_the_editors_page_shows_when_semantic_search_is_retried(tmp_path, content_dir):
+    write_case(content_dir, "a/een.md", "title: Schulden", "Over schulden.")
+    app = create_app(make_settings(tmp_path, content_dir), watch=False)
+    svc = app.extensions["wijkwijzer"]
+    semantic = Services.build(make_settings(tmp_path, content_dir), embedder=FlakyEmbedder(failures=1)).semantic
+    svc.semantic = svc.hybrid.semantic = semantic
+    svc.refresh_semantic()
+    client = app.test_client()
+    status = client.get("/api/v1/status").get_json()["semantic"]
+    assert status["failed_attempts"] == 1 and status["retry_at"] and "tijdelijk onbereikbaar" in status["error"]
+    svc.accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
+    login(client)
+    page = client.get("/coordinator/redactie").get_data(as_text=True)
+    assert f"nieuwe poging om {status['retry_at'][11:19]} UTC; 1 keer mislukt" in page
+    svc.close()

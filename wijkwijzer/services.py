@@ -9,7 +9,6 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,7 +25,9 @@ from wijkwijzer.domain.helprequests import (
 from wijkwijzer.domain.matching import MatchResult, exclusion
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
+from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.fulltext import FulltextIndex
+from wijkwijzer.search.hybrid import MODES, HybridSearch, UnknownMode
 from wijkwijzer.search.models import SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import Embedder, SemanticIndex, SentenceTransformerEmbedder
 from wijkwijzer.storage.accounts import Accounts
@@ -39,11 +40,7 @@ from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
-MODES = ("keyword", "semantic", "hybrid")
-
-
-class UnknownMode(ValueError):
-    """A search mode we do not offer; the message lists the allowed ones."""
+__all__ = ["MODES", "Services", "UnknownMode", "make_embedder", "match_answer"]  # MODES, UnknownMode: search.hybrid
 
 
 @dataclass
@@ -61,8 +58,8 @@ class Services:
     audit: AuditLog
     runs: IndexRuns
     writer: WriterLease
-    _cache: OrderedDict = field(default_factory=OrderedDict)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    hybrid: HybridSearch
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
     _semantic_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -77,6 +74,7 @@ class Services:
         Whoosh writer process forked from it would inherit its threads and the writer lease's lock. A web
         process also reads the frequent postings ahead (`warm_postings`), which a command that exits would waste.
         """
+        whoosh_patches.install()  # before any index is read: concurrent searches rely on it
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database_path)
         runs, vectors = IndexRuns(store), VectorCache(store)
@@ -90,58 +88,17 @@ class Services:
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder)
         return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                    requests=RequestStore(store), accounts=Accounts(store), audit=AuditLog(store), runs=runs,
-                   writer=WriterLease(settings.data_dir / "writer.lock"))
+                   writer=WriterLease(settings.data_dir / "writer.lock"),
+                   hybrid=HybridSearch(index, semantic, settings.semantic_ratio))
 
-    # -- search --------------------------------------------------------------------------------------------
+    # -- search (search.hybrid does the work) -------------------------------------------------------------
     def default_mode(self) -> str:
         """Hybrid once the semantic index is ready, keyword before that."""
-        return "hybrid" if self.semantic.ready else "keyword"
+        return self.hybrid.default_mode()
 
     def search(self, request: SearchRequest, mode: str | None = None) -> SearchResponse:
-        """Run a search; answers are cached per index generation (the cache empties when the index changes).
-
-        Semantic and hybrid fall back to keyword while the semantic index is not ready; the answer's `mode`
-        says what ran.
-        """
-        mode = mode or self.default_mode()
-        if mode not in MODES:
-            raise UnknownMode(f"onbekende zoekmodus '{mode}'; kies uit: {', '.join(MODES)}")
-        semantic_ready = self.semantic.ready
-        key = (self.index.generation(), mode, semantic_ready, request.cache_key())
-        with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        semantic = None
-        if mode != "keyword" and semantic_ready and request.text.strip():
-            # The query is embedded in a worker thread while the keyword side matches (torch releases the GIL).
-            future = self._workers().submit(self._semantic_hits, request.text, 100 if mode == "hybrid" else 50)
-
-            def semantic() -> dict | None:
-                try:
-                    return future.result()
-                except Exception:
-                    log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
-                    return None
-
-        ratio = self.settings.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
-        response = self.index.search(request, semantic=semantic, ratio=ratio,
-                                     mode=mode if semantic else "keyword")
-        with self._cache_lock:
-            self._cache[key] = response
-            while len(self._cache) > 512:
-                self._cache.popitem(last=False)
-        return response
-
-    def _semantic_hits(self, text: str, limit: int) -> dict:
-        # A typo the keyword side corrects would also throw the embedding off: embed the correction.
-        return self.semantic.search(self.index.correct(text) or text, limit=limit)
-
-    def _workers(self) -> ThreadPoolExecutor:
-        with self._cache_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wijkwijzer-embed")
-            return self._executor
+        """Run a search in `mode` (default: `default_mode()`); see HybridSearch.search. Raises UnknownMode."""
+        return self.hybrid.search(request, mode)
 
     def case(self, slug: str) -> dict | None:
         """One stored case study."""
@@ -149,15 +106,11 @@ class Services:
 
     def related(self, slug: str, limit: int = 5) -> list[dict]:
         """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
-        if self.semantic.ready:
-            similar = [self.index.get(other) for other, _ in self.semantic.similar(slug, limit)]
-            if similar:
-                return [case for case in similar if case]
-        return self.index.more_like(slug, limit)
+        return self.hybrid.related(slug, limit)
 
-    def newest(self, limit: int = 6) -> list[dict]:
-        """The most recent case studies."""
-        return self.search(SearchRequest(sort="date", per_page=limit)).hits
+    def newest(self, limit: int = 6) -> list:
+        """The most recent case studies (hits)."""
+        return self.hybrid.newest(limit)
 
     def status(self) -> dict:
         """Index state for `/api/v1/status` and the CLI."""
@@ -190,8 +143,14 @@ class Services:
         _, token = self.requests.submit(result.data)
         if self.pool.embedder is not None:
             # Embed the question now, off the request path: the coordinator's first look needs no model time.
-            self._workers().submit(self._embed_quietly, result.data["question"])
+            self._background().submit(self._embed_quietly, result.data["question"])
         return result, token
+
+    def _background(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wijkwijzer-background")
+            return self._executor
 
     def _embed_quietly(self, text: str) -> None:
         try:
@@ -298,7 +257,7 @@ class Services:
         """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
         pool profiles that changed, so the first match does not wait for them. With `embed=False` only vectors
         another process stored are taken up."""
-        if self.semantic.enabled:
+        if self.semantic.configured:  # also while a failure waits for its retry
             self.semantic.update(self.index.generation(), self.index.all_cases, embed=embed)
             if embed and self.semantic.ready and self.pool.embedder is not None:
                 self.pool.profile_matrix(self.pool.members())
@@ -308,7 +267,7 @@ class Services:
 
         Of several server processes only the holder of the writer lease embeds; the others read its vectors.
         """
-        if not self.semantic.enabled or self._semantic_thread is not None:
+        if not self.semantic.configured or self._semantic_thread is not None:
             return
 
         def loop() -> None:
@@ -341,8 +300,7 @@ class Services:
                 try:
                     if not self.writer.try_acquire():
                         if self.knowledge.refresh_taxonomy():
-                            with self._cache_lock:
-                                self._cache.clear()  # cached answers carry the old labels and facets
+                            self.hybrid.clear_cache()  # cached answers carry the old labels and facets
                         continue
                     report = self.knowledge.sync()
                     if report.written or report.removed:
@@ -363,6 +321,7 @@ class Services:
             self._semantic_thread.join(timeout=5)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        self.hybrid.close()
         self.index.close()
         self.store.close()
         self.writer.release()

@@ -1,4 +1,8 @@
-"""The Whoosh full-text index: schema, incremental writes, keyword search with facets, snippets and suggestions.
+"""The Whoosh full-text index: schema, incremental writes, matching a query and building a page of results.
+
+It knows nothing of semantic search or spelling: `search.hybrid` combines matching here with the semantic side,
+`search.spelling` corrects typos against the vocabulary here. Whoosh's internals are patched by
+`search.whoosh_patches`, which the composition root installs (concurrent searches need it).
 
 Uses whoosh-reloaded, the maintained fork of Whoosh (same `whoosh` import): the original 2.7.4 has not had a
 release since 2016 and emits SyntaxWarnings on current Python, which our warnings-as-errors test run rejects.
@@ -6,31 +10,27 @@ release since 2016 and emits SyntaxWarnings on current Python, which our warning
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from whoosh import index, qparser
+from whoosh import index
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
-from whoosh.query import Every, Query, Term
+from whoosh.query import Query
 from whoosh.writing import CLEAR
 
 from wijkwijzer.domain.content import CaseStudy
-from wijkwijzer.domain.taxonomy import FACETS, Taxonomy, normalise
-from wijkwijzer.search import whoosh_speedups, whoosh_threads
+from wijkwijzer.domain.taxonomy import Taxonomy, normalise
 from wijkwijzer.search.analysis import dutch_analyzer
-from wijkwijzer.search.models import MAX_QUERY_CHARS, FacetValue, Hit, SearchRequest, SearchResponse
+from wijkwijzer.search.models import SearchRequest, SearchResponse
+from wijkwijzer.search.query import SEARCH_FIELDS, Match, clean, parse, plain_groups
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
-from wijkwijzer.search.snippets import snippet as make_snippet
-from wijkwijzer.text.dutch import TOKEN_PATTERN, analyse_word, dutch_lexicon, fold
+from wijkwijzer.search.results import facet_counts, make_hit, whoosh_score
+from wijkwijzer.search.warmup import PostingsWarmup
 from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,6 @@ GENERATION_TTL = 0.25
 
 # Bump when the analysis or schema changes: every document's stored hash then differs and is re-indexed.
 ANALYSIS_VERSION = "9"
-SEARCH_FIELDS = ("title", "lead", "body")
-MAX_QUERY_WORDS = 32
 
 
 def build_schema() -> Schema:
@@ -105,8 +103,6 @@ class FulltextIndex:
         self.index_dir = Path(index_dir)
         self.warm = warm
         self.taxonomy = taxonomy or Taxonomy()
-        whoosh_speedups.install()
-        whoosh_threads.install()
         self._lock = threading.RLock()
         self._ix: index.Index | None = None
         self._searcher = None
@@ -115,9 +111,7 @@ class FulltextIndex:
         self._snapshot: Snapshot | None = None
         self._segments: dict = {}  # segment id -> ranking.SegmentData
         self._postings = PostingsCache()
-        self._warmed: set[str] = set()  # segment ids whose frequent postings were read ahead
-        self._warmup: tuple[threading.Thread, threading.Event] | None = None  # the running warm-up, its stop
-        self._suggestions: OrderedDict[tuple[int, str], str | None] = OrderedDict()
+        self.warmup = PostingsWarmup(self._postings, SEARCH_FIELDS, lambda: self._snapshot)
 
     # -- opening -------------------------------------------------------------------------------------------
     def open(self) -> index.Index:
@@ -156,12 +150,28 @@ class FulltextIndex:
             self._generation = (generation, now)
             return generation
 
+    def snapshot(self) -> Snapshot:
+        """What ranking needs of the newest generation (built once per generation); a web process's postings
+        warm-up starts here when new segments appear."""
+        with self._lock:
+            searcher = self.searcher()
+            gen = self._searcher_generation  # the generation this searcher reads, not a later one
+            if self._snapshot is None or self._snapshot.generation != gen:
+                self._snapshot = Snapshot(searcher, gen, SEARCH_FIELDS, self._segments, self._postings)
+                if self.warm:
+                    self.warmup.start(self._snapshot)
+            return self._snapshot
+
+    def forget_postings(self) -> None:
+        """Drop every posting read or read ahead so far and the term scores, as in a new process (benchmarks)."""
+        self.warmup.forget()
+        with self._lock:
+            self._snapshot = None
+
     def close(self) -> None:
         """Release readers (tests and short-lived CLI runs)."""
-        self._stop_warmup()
+        self.warmup.stop()
         with self._lock:
-            if self._warmup is not None:  # started by a search meanwhile: it ends on the closed reader
-                self._warmup[1].set()
             if self._searcher is not None:
                 self._searcher.close()
             self._searcher = None
@@ -173,7 +183,7 @@ class FulltextIndex:
     # -- writing -------------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, str]:
         """slug -> content hash of every indexed document."""
-        return dict(self._snap().manifest)
+        return dict(self.snapshot().manifest)
 
     def write(
         self,
@@ -234,43 +244,43 @@ class FulltextIndex:
         """Every stored case study (for feeds and overviews; small enough to hold for our corpus sizes)."""
         return [fields["case"] for fields in self.searcher().all_stored_fields()]
 
-    def search(
-        self, request: SearchRequest,
-        semantic: dict[str, tuple[float, str]] | Callable[[], dict[str, tuple[float, str]] | None] | None = None,
-        ratio: float = 0.0,
-        mode: str = "keyword",
-    ) -> SearchResponse:
-        """Search with disjunctive facet counts, a page of highlighted hits and a spelling suggestion.
+    def search(self, request: SearchRequest) -> SearchResponse:
+        """Keyword search as typed (no spelling correction, no semantic side): match, then one page."""
+        snap = self.snapshot()
+        text = clean(request.text)
+        match = self.match(snap, text)
+        return self.page(snap, request, match, text=text,
+                         sources={"keyword": int(match.matched.sum()), "semantic": 0})
 
-        `semantic` (slug -> best passage cosine and passage) turns on `mode` "semantic" (rank by it alone) or
-        "hybrid" (`ratio` of semantic to keyword, each normalised to 0-1). Queries with operators or phrases
-        always run as keyword search; the response's `mode` says what ran.
+    def match(self, snap: Snapshot, text: str) -> Match:
+        """Which documents match cleaned `text`, and their scores when the fast path could compute them."""
+        if not text:
+            return Match(snap.live.copy(), np.zeros(snap.size, dtype=np.float32), frozenset(), None)
+        groups = plain_groups(text)
+        query = None
+        if groups is None:
+            query = self.parse(text)
+            groups = simple_terms(query)
+        if groups is not None:
+            scores, matched, coverage = snap.score(groups)
+            body = frozenset(t for group in groups for f, t in group if f == "body")
+            return Match(matched, scores, body, query, coverage)
+        matched = np.zeros(snap.size, dtype=bool)
+        docs = list(snap.searcher.docs_for_query(query))
+        matched[docs] = True
+        body = frozenset(t.decode() if isinstance(t, bytes) else t for f, t in query.iter_all_terms() if f == "body")
+        return Match(matched, None, body, query)
+
+    def page(self, snap: Snapshot, request: SearchRequest, match: Match, *, text: str, mode: str = "keyword",
+             passages: dict[int, str] | None = None, suggestion: str | None = None,
+             corrected_from: str | None = None, sources: dict[str, int] | None = None) -> SearchResponse:
+        """Disjunctive facet counts and the requested page of highlighted hits for `match`.
+
+        `text` is what was searched (after any correction); `passages` the best passage of documents found by
+        meaning, shown in "semantic" `mode`; the other arguments are passed on to the response.
         """
-        snap = self._snap()
-        text = _clean(request.text)
-        suggestion = self._suggest(text) if text else None
-        corrected_from = None
-        if suggestion and _plain_groups(text) is not None:
-            # Words the index lacks cannot match anything; their corrections can. Without syntax in the query,
-            # searching the corrected text finds everything the typed text would, and more.
-            match = self._match(snap, suggestion)
-            if not self._match(snap, text).matched.any():
-                corrected_from, text, suggestion = text, suggestion, None
-        else:
-            match = self._match(snap, text)
-        passages: dict[int, str] = {}
-        sources = {"keyword": int(match.matched.sum()), "semantic": 0}
-        if callable(semantic):
-            semantic = semantic()  # computed meanwhile (the query embedding runs beside the keyword match)
-        semantic = semantic or None  # no semantic hits (model failed, empty index): a keyword answer
-        # A query with operators keeps its keyword ranking in hybrid mode: whoever types them wants them.
-        if semantic is not None and text and mode in ("semantic", "hybrid") and (
-                mode == "semantic" or match.scores is not None):
-            match, passages = _blend(snap, match, semantic, ratio, mode)
-            sources["semantic"] = len(passages)
-        else:
-            mode = "keyword"
-        facets, allowed = _facet_counts(snap, match.matched, request.filters, self.taxonomy)
+        passages = passages or {}
+        facets, allowed = facet_counts(snap, match.matched, request.filters, self.taxonomy)
         by_date = request.sort == "date" or not text
         start = (request.page - 1) * request.per_page
         if match.scores is not None:
@@ -284,33 +294,14 @@ class FulltextIndex:
                 match.query, limit=start + request.per_page, filter={int(d) for d in np.flatnonzero(allowed)},
                 sortedby="date" if by_date else None, reverse=by_date,
             )
-            page = [(hit.docnum, _score(hit)) for hit in results[start:]]
+            page = [(hit.docnum, whoosh_score(hit)) for hit in results[start:]]
         # Semantic mode shows the passage that matched best; hybrid prefers the words typed, where they occur.
-        hits = [_hit(snap.searcher.stored_fields(d), score, match.body_terms, passages.get(d), mode == "semantic")
+        hits = [make_hit(snap.searcher.stored_fields(d), score, match.body_terms, passages.get(d), mode == "semantic")
                 for d, score in page]
         return SearchResponse(
             request=request, total=int(allowed.sum()), hits=hits, facets=facets, mode=mode, suggestion=suggestion,
-            corrected_from=corrected_from, sources=sources, searched=text,
+            corrected_from=corrected_from, sources=sources or {"keyword": 0, "semantic": 0}, searched=text,
         )
-
-    def _match(self, snap: Snapshot, text: str) -> _Match:
-        """Which documents match, and their scores when the fast path could compute them."""
-        if not text:
-            return _Match(snap.live.copy(), np.zeros(snap.size, dtype=np.float32), frozenset(), None)
-        groups = _plain_groups(text)
-        query = None
-        if groups is None:
-            query = self._parse(text)
-            groups = simple_terms(query)
-        if groups is not None:
-            scores, matched, coverage = snap.score(groups)
-            body = frozenset(t for group in groups for f, t in group if f == "body")
-            return _Match(matched, scores, body, query, coverage)
-        matched = np.zeros(snap.size, dtype=bool)
-        docs = list(snap.searcher.docs_for_query(query))
-        matched[docs] = True
-        body = frozenset(t.decode() if isinstance(t, bytes) else t for f, t in query.iter_all_terms() if f == "body")
-        return _Match(matched, None, body, query)
 
     def more_like(self, slug: str, limit: int = 5) -> list[dict]:
         """Case studies that share the most distinctive words with this one (keyword "related cases")."""
@@ -322,288 +313,7 @@ class FulltextIndex:
         results = searcher.more_like(docnum, "body", text=stored["body"], top=limit, numterms=25)
         return [hit["case"] for hit in results]
 
-    # -- internals -----------------------------------------------------------------------------------------
-    def _parse(self, text: str) -> Query:
-        if not text:
-            return Every()
-        schema = self.open().schema
-        parser = qparser.MultifieldParser(SEARCH_FIELDS, schema, group=qparser.OrGroup.factory(0.9))
-        for plugin in (qparser.FieldsPlugin, qparser.RangePlugin, qparser.BoostPlugin, qparser.EveryPlugin):
-            parser.remove_plugin_class(plugin)
-        # "schulden -wonen" excludes, "+jongeren" requires, as on every search engine people know.
-        parser.add_plugin(qparser.PlusMinusPlugin())
-        try:
-            query = parser.parse(text)
-        except Exception:
-            query = None
-        if query is None or _too_broad(query):
-            words = [w for w in re.findall(r"\w+", text)][:MAX_QUERY_WORDS]
-            query = parser.parse(" ".join(words)) if words else Every()
-        return query
+    def parse(self, text: str) -> Query:
+        """`text` through Whoosh's query parser with our plugins (see query.parse)."""
+        return parse(text, self.open().schema)
 
-    def correct(self, text: str) -> str | None:
-        """The query with words the index lacks replaced by the nearest indexed word, or None if none changed."""
-        text = _clean(text)
-        return self._suggest(text) if text else None
-
-    def _suggest(self, text: str) -> str | None:
-        """`_find_suggestion`, remembered per index generation: hybrid search asks twice (before embedding the
-        query and while ranking), and the nearest-word search costs milliseconds."""
-        key = (self.generation(), text)
-        with self._lock:
-            if key in self._suggestions:
-                return self._suggestions[key]
-        found = self._find_suggestion(text)
-        with self._lock:
-            self._suggestions[key] = found
-            while len(self._suggestions) > 2048:
-                self._suggestions.popitem(last=False)
-        return found
-
-    def _find_suggestion(self, text: str) -> str | None:
-        """Replace words the index does not know by the nearest indexed word (edit distance 1-2).
-
-        Works on the body's stems, so no extra spelling field is indexed; the stem found is turned back into a
-        readable word by looking it up in a document that contains it.
-        """
-        searcher = self.searcher()
-        reader = searcher.reader()
-        changed = False
-        out: list[str] = []
-        for token in re.findall(r"\w+|\W+", text):
-            word = fold(token)
-            analysed = analyse_word(token) if len(word) >= 4 and word.isalpha() else None
-            # Known to the index, or a real Dutch word the corpus happens to lack ("weghouden"): no correction.
-            if analysed is None or word in ("and", "or", "not") or word in dutch_lexicon():
-                out.append(token)
-                continue
-            stem = analysed[0]
-            if any(reader.doc_frequency(f, stem) for f in SEARCH_FIELDS):
-                out.append(token)
-                continue
-            maxdist = 1 if len(stem) < 6 else 2
-            candidates = [c for c in reader.terms_within("body", stem, maxdist, prefix=1) if c != stem]
-            surface = None
-            if candidates:
-                best = max(candidates, key=lambda c: (reader.doc_frequency("body", c), c))
-                surface = self._surface_word(searcher, best)
-            if surface is None:
-                out.append(token)
-                continue
-            out.append(surface)
-            changed = True
-        return "".join(out) if changed else None
-
-    @staticmethod
-    def _surface_word(searcher, stem: str) -> str | None:
-        """A word as written in the texts whose stem is `stem` (the most common form in one document)."""
-        docnum = next(iter(searcher.docs_for_query(Term("body", stem))), None)
-        if docnum is None:
-            return None
-        forms: dict[str, int] = {}
-        for match in re.finditer(TOKEN_PATTERN, searcher.stored_fields(docnum)["body"]):
-            analysed = analyse_word(match.group())
-            if analysed and analysed[0] == stem:
-                form = fold(match.group())
-                forms[form] = forms.get(form, 0) + 1
-        return max(forms, key=lambda f: (forms[f], -len(f))) if forms else None
-
-    def _snap(self) -> Snapshot:
-        with self._lock:
-            searcher = self.searcher()
-            gen = self._searcher_generation  # the generation this searcher reads, not a later one
-            if self._snapshot is None or self._snapshot.generation != gen:
-                self._snapshot = Snapshot(searcher, gen, SEARCH_FIELDS, self._segments, self._postings)
-                self._warm(self._snapshot)
-            return self._snapshot
-
-    def _warm(self, snap: Snapshot) -> None:
-        """Read the frequent postings of new segments in a background thread, so that the first searches in a
-        new process, or after a merge, are as fast as later ones. Caller holds the lock."""
-        if not self.warm or self._warmup is not None or not self._unwarmed(snap):
-            return  # a running warm-up picks up the segments of newer generations before it ends
-        stop = threading.Event()
-        self._warmup = (threading.Thread(target=self._warm_loop, args=(stop,), name="wijkwijzer-postings-warmup",
-                                         daemon=True), stop)
-        self._warmup[0].start()
-
-    def _unwarmed(self, snap: Snapshot | None) -> list[tuple[object, str]]:
-        return [(segment, key) for segment, key in snap.segments if key not in self._warmed] if snap else []
-
-    def _warm_loop(self, stop: threading.Event) -> None:
-        while True:
-            with self._lock:
-                todo = self._unwarmed(self._snapshot)
-                if stop.is_set() or not todo:
-                    if self._warmup is not None and self._warmup[1] is stop:
-                        self._warmup = None
-                    return
-            try:
-                self._postings.warm(todo, SEARCH_FIELDS, stop=stop)
-            except Exception:  # a reader closed under us: on-demand reads remain
-                log.debug("postings warm-up stopped", exc_info=True)
-                stop.set()
-                continue
-            with self._lock:
-                if not stop.is_set():  # only a finished run counts: a stopped one is tried again
-                    self._warmed.update(key for _, key in todo)
-                live = {key for _, key in self._snapshot.segments} if self._snapshot else set()
-                self._warmed &= live
-
-    def wait_warm(self, timeout: float | None = None) -> bool:
-        """Wait for a running postings warm-up (benchmarks and tests). True when none runs any more."""
-        running = self._warmup
-        if running is not None:
-            running[0].join(timeout)
-        return running is None or not running[0].is_alive()
-
-    def _stop_warmup(self, timeout: float = 5.0) -> None:
-        with self._lock:
-            running = self._warmup
-        if running is not None:
-            running[1].set()
-            running[0].join(timeout)
-
-    def forget_postings(self) -> None:
-        """Drop every posting read or read ahead so far and the term scores, as in a new process (benchmarks)."""
-        self._stop_warmup()
-        with self._lock:
-            self._postings.clear()
-            self._warmed.clear()
-            self._snapshot = None
-
-
-@dataclass
-class _Match:
-    matched: np.ndarray  # bool per document
-    scores: np.ndarray | None  # None: rank with Whoosh's matchers (phrases, AND/NOT, wildcards)
-    body_terms: frozenset[str]
-    query: Query | None
-    coverage: np.ndarray | None = None  # idf-weighted share of the query words each document has, 0-1
-
-
-# Query syntax the parser must see. A hyphen inside a word (Nieuw-West), an apostrophe inside one (auto's) and
-# the question mark that ends a typed question are plain text, not operators.
-_SYNTAX = re.compile(r"[\"()*?~^:\[\]{}]|(?<!\w)['+\-]|'(?!\w)|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
-_QUESTION_MARK = re.compile(r"(?<=\w)\?+(?=\s|$)")
-
-
-def _plain_groups(text: str) -> list[list[tuple[str, str]]] | None:
-    """Query words as OR-groups over the searched fields, without Whoosh's parser, for text without syntax.
-
-    The parser costs milliseconds per query and yields the same terms for plain words; quotes, operators,
-    wildcards and the like still go through it.
-    """
-    if _SYNTAX.search(text):
-        return None
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for word in re.findall(TOKEN_PATTERN, text)[:MAX_QUERY_WORDS]:
-        analysed = analyse_word(word)
-        if analysed is not None and analysed[0] not in groups:
-            groups[analysed[0]] = [(field, analysed[0]) for field in SEARCH_FIELDS]
-    return list(groups.values())
-
-
-def _facet_counts(
-    snap: Snapshot, matched: np.ndarray, filters: dict[str, tuple[str, ...]], taxonomy: Taxonomy
-) -> tuple[dict[str, list[FacetValue]], np.ndarray]:
-    """Disjunctive facets: each facet counts what its values would give with the *other* facets' filters."""
-    masks = snap.filter_masks(filters)
-    allowed = matched.copy()
-    for mask in masks.values():
-        allowed &= mask
-    out: dict[str, list[FacetValue]] = {}
-    for name in FACETS:
-        pool = allowed
-        if name in masks:
-            pool = matched.copy()
-            for other, mask in masks.items():
-                if other != name:
-                    pool &= mask
-        counts = snap.facets[name].counts(pool)
-        selected = set(filters.get(name, ())) if name in masks else set()
-        for key in selected:
-            counts.setdefault(key, 0)
-        if name == "year":
-            order = sorted(counts.items(), reverse=True)
-        else:
-            order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        out[name] = [FacetValue(key, taxonomy.label(name, key), count, key in selected) for key, count in order]
-    return out, allowed
-
-
-def _blend(snap: Snapshot, match: _Match, semantic: dict[str, tuple[float, str]], ratio: float,
-           mode: str) -> tuple[_Match, dict[int, str]]:
-    """Semantic scores on their own, or fused with the keyword scores (both scaled to 0-1 first)."""
-    sem = np.zeros(snap.size, dtype=np.float32)
-    found = np.zeros(snap.size, dtype=bool)
-    passages: dict[int, str] = {}
-    for slug, (score, passage) in semantic.items():
-        docnum = snap.docnums.get(slug)
-        if docnum is not None:
-            sem[docnum], found[docnum], passages[docnum] = score, True, passage
-    if found.any():
-        low, high = float(sem[found].min()), float(sem[found].max())
-        sem[found] = (sem[found] - low) / (high - low) if high > low else 1.0
-    if mode == "semantic":
-        return _Match(found, sem, match.body_terms, match.query), passages
-    keyword = match.scores if match.scores is not None else np.zeros(snap.size, dtype=np.float32)
-    top = float(keyword.max()) if keyword.size else 0.0
-    scaled = keyword / top if top > 0 else keyword
-    if match.coverage is not None:
-        # The best keyword match always scales to 1, even when it shares only a common word with a question
-        # phrased in other words; coverage keeps such weak matches from pushing the meaning-based ones down.
-        scaled = scaled * match.coverage
-    fused = ((1 - ratio) * scaled + ratio * sem).astype(np.float32)
-    return _Match(match.matched | found, fused, match.body_terms, match.query), passages
-
-
-def _hit(fields: dict, score: float, terms: frozenset[str], passage: str | None = None,
-         prefer_passage: bool = False) -> Hit:
-    case = fields["case"]
-    snippet = "" if prefer_passage and passage else make_snippet(fields["body"], terms)
-    if not snippet and passage:
-        # Found by meaning: show the passage that matched best, with any query words in it marked.
-        body_part = passage.split(": ", 1)[-1] if ": " in passage[:200] else passage
-        snippet = make_snippet(body_part, terms) or html.escape(_shorten(body_part, 240))
-    if not snippet:
-        # The match was in the title, summary or tags: show the summary, escaped like a highlight is.
-        snippet = html.escape(case["summary"])
-    return Hit(
-        slug=case["slug"], title=case["title"], summary=case["summary"], score=round(score, 4),
-        snippet=snippet, themes=case["themes"], action_lines=case["action_lines"],
-        municipality=case["municipality"], focus_area=case["focus_area"], type=case["type"], date=case["date"],
-        evidence=case["evidence"],
-    )
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
-def _score(hit) -> float:
-    # Sorted results carry the sort key (a date) as their "score": report 0 there.
-    return round(float(hit.score), 4) if isinstance(hit.score, int | float) else 0.0
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def _clean(text: str) -> str:
-    """Strip control characters and cut overlong input; the rest goes to the parser as typed."""
-    text = _CONTROL.sub(" ", text or "")[:MAX_QUERY_CHARS]
-    return " ".join(_QUESTION_MARK.sub("", text).split())
-
-
-def _too_broad(query: Query) -> bool:
-    """Queries that would expand over the whole vocabulary (a bare '*', 'a*') or are huge are simplified."""
-    terms = list(query.leaves())
-    if len(terms) > MAX_QUERY_WORDS * len(SEARCH_FIELDS):
-        return True
-    for leaf in terms:
-        name = type(leaf).__name__
-        if name == "Every":
-            return True
-        if name in ("Wildcard", "Prefix", "Regex") and len(str(getattr(leaf, "text", "")).rstrip("*?")) < 3:
-            return True
-    return False

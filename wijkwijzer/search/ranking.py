@@ -128,8 +128,7 @@ class Snapshot:
         self.facets = {name: _merge_columns([p[0].facets[name] for p in parts], self.size) for name in FACET_ORDER}
         self.doc_count = int(self.live.sum())
         self.docnums = {self.slugs[d]: int(d) for d in np.flatnonzero(self.live)}
-        # As Whoosh does: exact total field length over live documents (the per-document lengths are lossy bytes).
-        self.avg_length = {f: (searcher.avg_field_length(f) or 1.0) for f in scored_fields}
+        self.avg_length = _average_lengths(parts, self.live, self.doc_count, scored_fields)
         self._terms: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -207,6 +206,28 @@ class Snapshot:
         """One mask per active facet filter (OR within the facet)."""
         return {name: self.facets[name].mask(set(values)) for name, values in filters.items()
                 if values and name in self.facets}
+
+
+def _average_lengths(parts: list[tuple[SegmentData, int, object]], live: np.ndarray, doc_count: int,
+                     fields: tuple[str, ...]) -> dict[str, float]:
+    """BM25's average field length over the live documents.
+
+    Whoosh's exact total per segment (the per-document lengths are lossy bytes), less the lengths of the
+    documents deleted in it. Whoosh's own BM25F divides the total of all documents, deleted ones included, by
+    the live count, and counts deleted documents in its idf as well: its scores then depend on how many edits
+    the segments saw since their last merge. Ours depend only on the live documents, as Whoosh's do on a freshly
+    built index (tests/test_ranking.py compares with that).
+    """
+    totals = dict.fromkeys(fields, 0.0)
+    for data, offset, segment in parts:
+        dead = None
+        if segment.has_deletions():
+            dead = ~live[offset:offset + len(data.slugs)]
+        for field in fields:
+            totals[field] += float(segment.field_length(field))
+            if dead is not None:
+                totals[field] -= float(data.lengths[field][dead].sum())
+    return {field: (totals[field] / (doc_count or 1)) or 1.0 for field in fields}
 
 
 def simple_terms(query: Query) -> list[list[tuple[str, str]]] | None:

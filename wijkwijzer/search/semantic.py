@@ -2,15 +2,18 @@
 
 Vectors live in SQLite keyed by (model id, passage hash): an unchanged passage is never embedded twice, and a
 model change re-embeds everything. Embedding runs in a background thread; until it is done, `status()` says
-how far it is and searches fall back to keyword search.
+how far it is and searches fall back to keyword search. A failed update is tried again after a pause that
+doubles with every failure in a row (RETRY_FIRST up to RETRY_MAX); `status()` says when.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 PASSAGE_MIN_WORDS = 100
 PASSAGE_MAX_WORDS = 250
 EMBED_BATCH = 32
+RETRY_FIRST = 5.0  # seconds before the first retry of a failed update: a model file still being written, a
+RETRY_MAX = 600.0  # locked database; doubled per failure in a row, up to ten minutes for a lasting fault
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,11 @@ def quantise_int8(model):
         return quantize_dynamic(model.to("cpu"), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
+def retry_delay(failures: int) -> float:
+    """Seconds to wait after `failures` failed updates in a row (exponential, capped at RETRY_MAX)."""
+    return min(RETRY_MAX, RETRY_FIRST * 2 ** min(max(failures - 1, 0), 32))
+
+
 @dataclass
 class SemanticStatus:
     """What `/api/v1/status` reports about semantic search."""
@@ -207,20 +217,28 @@ class SemanticStatus:
     passages: int
     pending: int
     error: str | None = None
+    failed_attempts: int = 0  # failed updates in a row; 0 once one succeeds
+    retry_at: str | None = None  # when the next attempt is due (UTC, ISO 8601), while `error` is a failure
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
         return {"enabled": self.enabled, "ready": self.ready, "model": self.model, "passages": self.passages,
-                "pending": self.pending, "error": self.error}
+                "pending": self.pending, "error": self.error, "failed_attempts": self.failed_attempts,
+                "retry_at": self.retry_at}
 
 
 class SemanticIndex:
     """Passages of the current case studies, their vectors, and nearest-passage search."""
 
-    def __init__(self, cache: VectorCache, embedder: Embedder | None, disabled_reason: str | None = None) -> None:
+    def __init__(self, cache: VectorCache, embedder: Embedder | None, disabled_reason: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`disabled_reason`: why there is no `embedder` (shown as the error); `clock` times the retries."""
         self.cache = cache
         self.embedder = embedder
         self.error = disabled_reason if embedder is None else None
+        self.clock = clock
+        self.failed_attempts = 0
+        self._retry_at: float | None = None  # clock time of the next attempt after a failure
         self._passages: list[Passage] = []
         self._matrix = np.zeros((0, 1), dtype=np.float32)
         self._rows: list[int] = []  # passage index of each matrix row
@@ -232,17 +250,26 @@ class SemanticIndex:
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
+    def configured(self) -> bool:
+        """True when there is a model to embed with (even while it fails and is retried)."""
+        return self.embedder is not None
+
+    @property
     def enabled(self) -> bool:
-        """False when no model could be configured or loaded."""
+        """False when no model could be configured, or while the last update failed (until a retry succeeds)."""
         return self.embedder is not None and self.error is None
 
     def status(self) -> SemanticStatus:
         """Current state, for the API and the site."""
         with self._lock:
+            retry_at = None
+            if self._retry_at is not None:
+                wait = max(0.0, self._retry_at - self.clock())
+                retry_at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)).isoformat(timespec="seconds")
             return SemanticStatus(
                 enabled=self.enabled, ready=self.enabled and self._ready,
                 model=self.embedder.model_id if self.embedder else "", passages=len(self._passages),
-                pending=self._pending, error=self.error,
+                pending=self._pending, error=self.error, failed_attempts=self.failed_attempts, retry_at=retry_at,
             )
 
     def update(self, generation: object, cases: list[dict] | Callable[[], list[dict]],
@@ -254,8 +281,13 @@ class SemanticIndex:
 
         With `embed=False` (a server process that is not the writer) only stored vectors are used: while some
         are missing the index stays not ready, and a later call picks up what the writer has stored meanwhile.
+
+        A failure (the model, the vector store) turns semantic search off and is tried again by the first call
+        after `retry_delay(failures in a row)` seconds; calls before that return at once.
         """
-        if not self.enabled or generation == self._generation:
+        if self.embedder is None or generation == self._generation:
+            return
+        if self._retry_at is not None and self.clock() < self._retry_at:
             return
         assert self.embedder is not None
         if self._split is not None and self._split[0] == generation:
@@ -284,15 +316,22 @@ class SemanticIndex:
                 if progress:
                     progress(len(batch))
         except Exception as exc:
-            log.exception("semantische index bijwerken mislukt")
             with self._lock:
+                self.failed_attempts += 1
+                delay = retry_delay(self.failed_attempts)
+                self._retry_at = self.clock() + delay
                 self.error = f"semantisch zoeken staat uit: {exc}"
                 self._ready = False
+            log.exception("semantische index bijwerken mislukt (poging %d); volgende poging over %.0f s",
+                          self.failed_attempts, delay)
             return
         with self._lock:
             self._install(passages, known)
             self._ready = True
             self._generation = generation
+            if self._retry_at is not None:
+                log.info("semantische index weer bijgewerkt na %d mislukte pogingen", self.failed_attempts)
+            self.error, self.failed_attempts, self._retry_at = None, 0, None
 
     def _install(self, passages: list[Passage], vectors: dict[str, np.ndarray]) -> None:
         rows = [i for i, p in enumerate(passages) if p.hash in vectors]
