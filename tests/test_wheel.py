@@ -1,4 +1,4 @@
-"""Packaging: the built wheel serves the site on its own.
+"""Packaging: the built wheel serves the site on its own, and the lock files match pyproject.toml.
 
 The wheel test builds the wheel offline from a copy of the package, installs it into a new virtual environment
 without network (the dependencies come from this interpreter's site-packages, added by a .pth file, which does
@@ -9,16 +9,21 @@ temporary folder. An editable install reads the source tree, so only this shows 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCKS = {"": ROOT / "requirements.lock", "dev": ROOT / "requirements-dev.lock"}
 
 SERVE_FROM_WHEEL = textwrap.dedent("""
     import sys
@@ -85,3 +90,35 @@ def test_wheel_serves_templates_and_static_files(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "served from" in result.stdout
 
+
+def _pins(lock: Path) -> dict[str, tuple[str, int]]:
+    """Name -> (version, number of hashes) of every requirement in a pip-compile lock file."""
+    pins = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock.read_text(encoding="utf-8")):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if match:
+            pins[canonicalize_name(match[1])] = (match[2], block.count("--hash=sha256:"))
+    return pins
+
+
+def test_lock_files_pin_every_dependency_with_hashes():
+    """Run `scripts/lock` after changing the dependencies in pyproject.toml; this fails until then."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {"": project["dependencies"], "dev": project["dependencies"] + project["optional-dependencies"]["dev"]}
+    locked = {extra: _pins(path) for extra, path in LOCKS.items()}
+    for extra, requirements in wanted.items():
+        pins = locked[extra]
+        assert pins, LOCKS[extra]
+        for line in requirements:
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f"{name} is not in {LOCKS[extra].name}: run scripts/lock"
+            assert requirement.specifier.contains(pins[name][0], prereleases=True), (
+                f"{name}=={pins[name][0]} in {LOCKS[extra].name} is outside {requirement}: run scripts/lock")
+        assert all(hashes for _, hashes in pins.values()), f"a pin without --hash in {LOCKS[extra].name}"
+    # One set of versions: the dev lock is compiled with the base lock as constraints.
+    for name, (version, _) in locked[""].items():
+        assert locked["dev"][name][0] == version, name
+    # The CPU build of PyTorch (a local version +cpu), never the CUDA build with its nvidia-* packages.
+    assert locked[""]["torch"][0].endswith("+cpu")
+    assert not [name for name in locked["dev"] if name.startswith("nvidia-")]
