@@ -11,6 +11,7 @@ release since 2016 and emits SyntaxWarnings on current Python, which our warning
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ import numpy as np
 from whoosh import index
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
+from whoosh.index import TOC, clean_files
 from whoosh.query import Query
 from whoosh.writing import CLEAR
 
@@ -115,7 +117,10 @@ class FulltextIndex:
 
     # -- opening -------------------------------------------------------------------------------------------
     def open(self) -> index.Index:
-        """Open the index, creating it when the folder holds none (or one with another schema version)."""
+        """Open the index, creating it when the folder holds none (or one with another schema version).
+
+        On opening, files that a killed writer left behind are removed (see `remove_leftovers`).
+        """
         with self._lock:
             if self._ix is None:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +128,8 @@ class FulltextIndex:
                     self._ix = index.open_dir(str(self.index_dir))
                     if set(self._ix.schema.names()) != set(build_schema().names()):
                         self._ix = index.create_in(str(self.index_dir), build_schema())
+                    else:
+                        remove_leftovers(self._ix)
                 else:
                     self._ix = index.create_in(str(self.index_dir), build_schema())
             return self._ix
@@ -197,9 +204,11 @@ class FulltextIndex:
         """Add or replace `upserts`, remove `deletions`, and commit once; return the number of documents written.
 
         With `full`, the commit replaces the whole index (the previous generation stays readable until then). A
-        crash or exception before the commit leaves the previous generation as it was.
+        crash or exception before the commit leaves the previous generation as it was; the files such a crash
+        leaves behind are removed before the next write, or when a process next opens the index.
         """
         ix = self.open()
+        remove_leftovers(ix)  # a long-running process (the site) sees a killed `wijkwijzer index` here
         # A generous pool keeps postings in memory: below it Whoosh spills pickled runs to disk and merges
         # them back, which cost a third of the indexing time in profiles.
         kwargs = {"procs": procs, "limitmb": 768, "multisegment": True} if procs > 1 else {"limitmb": 256}
@@ -317,3 +326,42 @@ class FulltextIndex:
         """`text` through Whoosh's query parser with our plugins (see query.parse)."""
         return parse(text, self.open().schema)
 
+
+def remove_leftovers(ix: index.Index) -> list[str]:
+    """Delete the files of writers that died before their commit (a killed `wijkwijzer index --full` leaves its
+    segment files and its temporary folder behind; a later commit would delete them, but until the content
+    changes nothing commits). Returns the names removed.
+
+    Only while this process holds Whoosh's write lock, taken without waiting: a writer that still runs holds it
+    (its worker processes too: they inherit it), and its files are left alone. Segment files that no table of
+    contents of the newest generation names, and Whoosh's temporary folders, are then no one's: Whoosh's own
+    clean-up after a commit (`clean_files`) deletes the same segment files.
+    """
+    storage = ix.storage
+    try:
+        lock = ix.lock("WRITELOCK")
+        if not lock.acquire(blocking=False):
+            return []  # a writer is running
+    except OSError:
+        return []  # e.g. a read-only data folder: nobody writes here
+    try:
+        generation = ix.latest_generation()
+        if generation < 0:
+            return []
+        before = set(storage.list())
+        toc = TOC.read(storage, ix.indexname, generation)
+        clean_files(storage, ix.indexname, generation, toc.segments)
+        removed = sorted(before - set(storage.list()))
+        folder = Path(storage.folder)
+        for name in sorted(before):
+            if name.endswith(".tmp") and (folder / name).is_dir():
+                shutil.rmtree(folder / name, ignore_errors=True)
+                removed.append(name + "/")
+        if removed:
+            log.info("index: %d bestanden van een afgebroken schrijfactie verwijderd", len(removed))
+        return removed
+    except Exception:  # tidying up must never keep the index from opening
+        log.warning("index: opruimen van achtergebleven bestanden mislukt", exc_info=True)
+        return []
+    finally:
+        lock.release()
