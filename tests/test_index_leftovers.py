@@ -10,8 +10,8 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 
 from tests.conftest import make_settings, write_case
-from wijkwijzer.search.fulltext import remove_leftovers
 from wijkwijzer.search.models import SearchRequest
+from wijkwijzer.search.whoosh_patches import remove_leftovers
 from wijkwijzer.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,6 @@ release since 2016 and emits SyntaxWarnings on current Python, which our warning
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +20,6 @@ import numpy as np
 from whoosh import index
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
-from whoosh.index import TOC, clean_files
 from whoosh.query import Query
 from whoosh.writing import CLEAR
 
@@ -33,6 +31,7 @@ from wijkwijzer.search.query import SEARCH_FIELDS, Match, clean, parse, plain_gr
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
 from wijkwijzer.search.results import facet_counts, make_hit, whoosh_score
 from wijkwijzer.search.warmup import PostingsWarmup
+from wijkwijzer.search.whoosh_patches import remove_leftovers
 from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
@@ -326,42 +325,3 @@ class FulltextIndex:
         """`text` through Whoosh's query parser with our plugins (see query.parse)."""
         return parse(text, self.open().schema)
 
-
-def remove_leftovers(ix: index.Index) -> list[str]:
-    """Delete the files of writers that died before their commit (a killed `wijkwijzer index --full` leaves its
-    segment files and its temporary folder behind; a later commit would delete them, but until the content
-    changes nothing commits). Returns the names removed.
-
-    Only while this process holds Whoosh's write lock, taken without waiting: a writer that still runs holds it
-    (its worker processes too: they inherit it), and its files are left alone. Segment files that no table of
-    contents of the newest generation names, and Whoosh's temporary folders, are then no one's: Whoosh's own
-    clean-up after a commit (`clean_files`) deletes the same segment files.
-    """
-    storage = ix.storage
-    try:
-        lock = ix.lock("WRITELOCK")
-        if not lock.acquire(blocking=False):
-            return []  # a writer is running
-    except OSError:
-        return []  # e.g. a read-only data folder: nobody writes here
-    try:
-        generation = ix.latest_generation()
-        if generation < 0:
-            return []
-        before = set(storage.list())
-        toc = TOC.read(storage, ix.indexname, generation)
-        clean_files(storage, ix.indexname, generation, toc.segments)
-        removed = sorted(before - set(storage.list()))
-        folder = Path(storage.folder)
-        for name in sorted(before):
-            if name.endswith(".tmp") and (folder / name).is_dir():
-                shutil.rmtree(folder / name, ignore_errors=True)
-                removed.append(name + "/")
-        if removed:
-            log.info("index: %d bestanden van een afgebroken schrijfactie verwijderd", len(removed))
-        return removed
-    except Exception:  # tidying up must never keep the index from opening
-        log.warning("index: opruimen van achtergebleven bestanden mislukt", exc_info=True)
-        return []
-    finally:
-        lock.release()
