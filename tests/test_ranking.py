@@ -1,5 +1,6 @@
 """The numpy ranking path must agree with Whoosh's own BM25F scoring and honour deletions."""
 
+import logging
 import threading
 import time
 
@@ -200,3 +201,19 @@ def test_closing_stops_a_warm_up(services, content_dir, monkeypatch):
     threading.Timer(0.5, release.set).start()
     services.index.close()
     assert services.index.warmup.wait(0)  # close() waited for it
+
+
+def test_a_failed_warm_up_is_a_warning_and_search_still_answers(services, content_dir, monkeypatch, caplog):
+    for n in range(200):
+        write_case(content_dir, f"w/doc-{n:03d}.md", f"title: Casus {n}", "Het buurthuis en de speeltuin.")
+    services.sync(full=True)
+
+    def broken(*args, **kwargs):
+        raise OSError("schijf weg")
+
+    monkeypatch.setattr(services.index._postings, "warm", broken)
+    services.index.warm = True
+    with caplog.at_level(logging.DEBUG, logger="wijkwijzer.search.warmup"):
+        assert services.index.search(SearchRequest(text="buurthuis")).total == 200
+        assert services.index.warmup.wait(10)
+    assert [r.levelno for r in caplog.records if "schijf weg" in r.getMessage()] == [logging.WARNING]

@@ -8,15 +8,9 @@ import pytest
 from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
 from tests.test_helpdesk import login
 from wijkwijzer import create_app
+from wijkwijzer.search.embedders import HashingEmbedder, SentenceTransformerEmbedder
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import (
-    RETRY_FIRST,
-    RETRY_MAX,
-    HashingEmbedder,
-    SentenceTransformerEmbedder,
-    retry_delay,
-    split_passages,
-)
+from wijkwijzer.search.semantic import RETRY_FIRST, RETRY_MAX, retry_delay, split_passages
 from wijkwijzer.services import Services
 
 

@@ -31,7 +31,7 @@ from wijkwijzer.domain.pool import PoolMember, read_pool
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import Taxonomy
 from wijkwijzer.knowledge import iter_content_files
-from wijkwijzer.search.semantic import Embedder
+from wijkwijzer.search.embedders import Embedder
 from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import terms
 

@@ -26,10 +26,11 @@ from wijkwijzer.domain.matching import MatchResult, exclusion
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.search import whoosh_patches
+from wijkwijzer.search.embedders import Embedder, SentenceTransformerEmbedder
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.hybrid import MODES, HybridSearch, UnknownMode
-from wijkwijzer.search.models import SearchRequest, SearchResponse
-from wijkwijzer.search.semantic import Embedder, SemanticIndex, SentenceTransformerEmbedder
+from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
+from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
 from wijkwijzer.storage.db import Store
@@ -108,7 +109,7 @@ class Services:
         """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
         return self.hybrid.related(slug, limit)
 
-    def newest(self, limit: int = 6) -> list:
+    def newest(self, limit: int = 6) -> list[Hit]:
         """The most recent case studies (hits)."""
         return self.hybrid.newest(limit)
 

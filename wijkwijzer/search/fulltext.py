@@ -31,6 +31,7 @@ from wijkwijzer.search.query import SEARCH_FIELDS, Match, clean, parse, plain_gr
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
 from wijkwijzer.search.results import facet_counts, make_hit, whoosh_score
 from wijkwijzer.search.warmup import PostingsWarmup
+from wijkwijzer.search.whoosh_patches import remove_leftovers
 from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,10 @@ class FulltextIndex:
 
     # -- opening -------------------------------------------------------------------------------------------
     def open(self) -> index.Index:
-        """Open the index, creating it when the folder holds none (or one with another schema version)."""
+        """Open the index, creating it when the folder holds none (or one with another schema version).
+
+        On opening, files that a killed writer left behind are removed (see `remove_leftovers`).
+        """
         with self._lock:
             if self._ix is None:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +127,8 @@ class FulltextIndex:
                     self._ix = index.open_dir(str(self.index_dir))
                     if set(self._ix.schema.names()) != set(build_schema().names()):
                         self._ix = index.create_in(str(self.index_dir), build_schema())
+                    else:
+                        remove_leftovers(self._ix)
                 else:
                     self._ix = index.create_in(str(self.index_dir), build_schema())
             return self._ix
@@ -197,9 +203,11 @@ class FulltextIndex:
         """Add or replace `upserts`, remove `deletions`, and commit once; return the number of documents written.
 
         With `full`, the commit replaces the whole index (the previous generation stays readable until then). A
-        crash or exception before the commit leaves the previous generation as it was.
+        crash or exception before the commit leaves the previous generation as it was; the files such a crash
+        leaves behind are removed before the next write, or when a process next opens the index.
         """
         ix = self.open()
+        remove_leftovers(ix)  # a long-running process (the site) sees a killed `wijkwijzer index` here
         # A generous pool keeps postings in memory: below it Whoosh spills pickled runs to disk and merges
         # them back, which cost a third of the indexing time in profiles.
         kwargs = {"procs": procs, "limitmb": 768, "multisegment": True} if procs > 1 else {"limitmb": 256}

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from wijkwijzer.search.fulltext import FulltextIndex
-from wijkwijzer.search.models import SearchRequest, SearchResponse
+from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.query import Match, clean, plain_groups
 from wijkwijzer.search.ranking import Snapshot
 from wijkwijzer.search.semantic import SemanticIndex
@@ -122,7 +122,7 @@ class HybridSearch:
                 return [case for case in similar if case]
         return self.index.more_like(slug, limit)
 
-    def newest(self, limit: int = 6) -> list:
+    def newest(self, limit: int = 6) -> list[Hit]:
         """The most recent case studies, as hits."""
         return self.search(SearchRequest(sort="date", per_page=limit)).hits
 

@@ -15,7 +15,10 @@
 Checked against whoosh-reloaded 2.7.5 (pinned in pyproject.toml). Each patch first checks the internals it
 relies on; where they differ it logs a warning, leaves Whoosh's own methods in place and `install()` returns
 False: we lose speed (1) or thread safety of concurrent reads (2), never correctness of a single-threaded search.
-Apart from ranking.py's block reads, this is the only module that touches Whoosh's private classes.
+3. `remove_leftovers`, not a patch: the files of a writer killed before its commit, removed with Whoosh's own
+   post-commit clean-up (`whoosh.index.TOC`, `clean_files`, undocumented) under Whoosh's write lock.
+
+Apart from ranking.py's block reads, this is the only module that touches Whoosh's internals.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import shutil
 import threading
+from pathlib import Path
 
+from whoosh import index
 from whoosh.codec import whoosh3
 from whoosh.filedb import structfile
 from whoosh.util.numeric import byte_to_length
@@ -155,3 +161,48 @@ def uninstall() -> None:
     with _lock:
         whoosh3.W3PerDocReader.doc_field_length = _ORIGINAL_FIELD_LENGTH
         whoosh3.W3LeafMatcher._read_header, whoosh3.W3LeafMatcher._goto = _ORIGINAL_READS
+
+
+# -- 3. leftovers of killed writers ---------------------------------------------------------------------------
+def remove_leftovers(ix: index.Index) -> list[str]:
+    """Delete the files of writers that died before their commit (a killed `wijkwijzer index --full` leaves its
+    segment files and its temporary folder behind; a later commit would delete them, but until the content
+    changes nothing commits). Returns the names removed.
+
+    Only while this process holds Whoosh's write lock, taken without waiting: a writer that still runs holds it
+    (its worker processes too: they inherit it), and its files are left alone. Segment files that no table of
+    contents of the newest generation names, and Whoosh's temporary folders, are then no one's: Whoosh's own
+    clean-up after a commit (`clean_files`) deletes the same segment files.
+    """
+    if not (hasattr(index, "TOC") and hasattr(index, "clean_files")):
+        log.warning("Whoosh zonder TOC/clean_files (andere Whoosh-versie?): achtergebleven indexbestanden "
+                    "blijven staan")
+        return []
+    storage = ix.storage
+    try:
+        lock = ix.lock("WRITELOCK")
+        if not lock.acquire(blocking=False):
+            return []  # a writer is running
+    except OSError:
+        return []  # e.g. a read-only data folder: nobody writes here
+    try:
+        generation = ix.latest_generation()
+        if generation < 0:
+            return []
+        before = set(storage.list())
+        toc = index.TOC.read(storage, ix.indexname, generation)
+        index.clean_files(storage, ix.indexname, generation, toc.segments)
+        removed = sorted(before - set(storage.list()))
+        folder = Path(storage.folder)
+        for name in sorted(before):
+            if name.endswith(".tmp") and (folder / name).is_dir():
+                shutil.rmtree(folder / name, ignore_errors=True)
+                removed.append(name + "/")
+        if removed:
+            log.info("index: %d bestanden van een afgebroken schrijfactie verwijderd", len(removed))
+        return removed
+    except Exception:  # tidying up must never keep the index from opening
+        log.warning("index: opruimen van achtergebleven bestanden mislukt", exc_info=True)
+        return []
+    finally:
+        lock.release()
