@@ -139,6 +139,6 @@ def test_text_functions_grow_linearly(name, unit, end):
 
 
 @pytest.mark.xfail(strict=True, reason="Python-Markdown scans from every '[' to its balancing ']' (quadratic on a "
-                   "run of '['); the parse budget rejects such a file before the site renders it")
+                   "run of '['); not in the parse budget (rendering there adds a third to a full index)")
 def test_render_markdown_on_brackets():
     assert_linear("render_markdown", "[", "")
