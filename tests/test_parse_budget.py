@@ -96,3 +96,26 @@ def test_slow_pool_file_is_reported(tmp_path, content_dir, budget):
                    for p in svc.pool_problems())
     finally:
         app.extensions["wijkwijzer"].close()
+
+
+def test_a_forked_child_starts_its_own_worker_and_leaves_the_parents_alone():
+    """gunicorn's master indexes, then forks workers: each must parse with its own worker under a budget."""
+    import os
+
+    worker = ParseWorker(budget=5)
+    try:
+        assert worker.call(_sleep, 0.0) == 0.0
+        parent_process = worker._process
+        pid = os.fork()
+        if pid == 0:  # the child: its own worker (a different process), with the budget
+            code = 1
+            try:
+                if worker._process is None and worker.call(os.getpid) != os.getpid():
+                    code = 0 if worker._process is not parent_process else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert worker._process is parent_process and worker.call(_sleep, 0.0) == 0.0  # the parent's still works
+    finally:
+        worker.close()

@@ -10,9 +10,12 @@ a millisecond, so a full index of 10,000 files pays about a second for the isola
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.forkserver
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -67,7 +70,9 @@ def _serve(conn: Connection) -> None:
         conn.send(answer)
 
 
-def _stop(process: multiprocessing.process.BaseProcess | None, conn: Connection | None) -> None:
+def _stop(process: multiprocessing.process.BaseProcess | None, conn: Connection | None, owner: int) -> None:
+    if os.getpid() != owner:
+        return  # a forked copy of the owner (a gunicorn worker): the process is not this one's to stop
     if conn is not None:
         conn.close()
     if process is not None and process.is_alive():
@@ -75,8 +80,40 @@ def _stop(process: multiprocessing.process.BaseProcess | None, conn: Connection 
         process.join(5)
 
 
+_workers: weakref.WeakSet[ParseWorker] = weakref.WeakSet()
+_fork_hook = False
+
+
+def _after_fork_in_child() -> None:
+    """In a process forked from one with parse workers (gunicorn's master indexes before it forks workers).
+
+    The parent's worker processes and its fork server are the parent's: forget them (a child that used or
+    stopped them would break the parent's, and multiprocessing would try to join them when the child exits) and
+    start its own when it first parses. The fork server's state is private to multiprocessing, so this checks
+    each attribute it resets; without them, the child parses without a budget and says so.
+    """
+    for worker in list(_workers):
+        worker._forget()
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    names = ("_forkserver_pid", "_forkserver_address", "_forkserver_alive_fd")
+    if server is None or not all(hasattr(server, name) for name in names):
+        ParseWorker.fork_server_usable = False
+        return
+    if server._forkserver_alive_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(server._forkserver_alive_fd)  # the parent's fork server ends when the parent does
+    for name in names:
+        setattr(server, name, None)
+    if hasattr(server, "_inherited_fds"):
+        server._inherited_fds = None
+    if hasattr(server, "_lock"):
+        server._lock = threading.Lock()  # another thread of the parent may have held it at the fork
+
+
 class ParseWorker:
     """Runs a parse function in a worker process, one call at a time, each within `budget` seconds."""
+
+    fork_server_usable = True
 
     def __init__(self, budget: float | None = None) -> None:
         self.budget = PARSE_BUDGET if budget is None else budget
@@ -87,11 +124,16 @@ class ParseWorker:
         self._finalizer: weakref.finalize | None = None
         self._kept: dict[int, object] = {}
         self._keys = itertools.count()
+        global _fork_hook
+        if not _fork_hook:
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hook = True
+        _workers.add(self)
 
     def call(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in the worker; raises OverBudget past the budget, WorkerFailed if the worker died."""
         with self._lock:
-            if self._in_process:
+            if self._in_process or not self.fork_server_usable:
                 return fn(*args)
             if (self._process is None or not self._process.is_alive()) and not self._start():
                 return fn(*args)
@@ -127,6 +169,17 @@ class ParseWorker:
         with self._lock:
             self._restart_later()
 
+    def _forget(self) -> None:
+        """Drop the parent's worker without touching it (after a fork, in the child)."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        children = getattr(multiprocessing.process, "_children", None)
+        if isinstance(children, set) and self._process is not None:
+            children.discard(self._process)  # else multiprocessing joins it when this process exits
+        self._process = self._conn = self._finalizer = None
+        self._kept.clear()
+        self._lock = threading.Lock()
+
     def _restart_later(self) -> None:
         if self._finalizer is not None:
             self._finalizer()  # kills the process and closes the pipe, once
@@ -148,5 +201,5 @@ class ParseWorker:
             self._in_process = True
             return False
         self._process, self._conn = process, parent
-        self._finalizer = weakref.finalize(self, _stop, process, parent)
+        self._finalizer = weakref.finalize(self, _stop, process, parent, os.getpid())
         return True
