@@ -1,5 +1,6 @@
-# Sourced by scripts/test: Debian's Chromium for the browser tests (never a test tool's own browser download)
-# and axe-core from npm for the accessibility checks. Each step is skipped when already done.
+# Sourced by scripts/test: Debian's Chromium for the browser tests (never a test tool's own browser download),
+# axe-core from npm for the accessibility checks, and the pinned NL Design System packages that
+# tests/test_assets.py rebuilds the style bundle from. Each step is skipped when already done.
 
 ensure_browser() {
   if command -v chromium >/dev/null 2>&1; then return 0; fi
@@ -20,4 +21,17 @@ ensure_axe() {
   echo "==> Installing axe-core from npm into tests/browser"
   npm install --prefix tests/browser --no-audit --no-fund --silent >/dev/null || \
     echo "warning: npm install failed; the accessibility tests will be skipped" >&2
+}
+
+ensure_nlds() {
+  # Exactly the versions in scripts/nlds/package-lock.json (npm ci): the test compares the committed bundle
+  # with a fresh build from them.
+  if [ -d scripts/nlds/node_modules ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "warning: npm not found; the bundle reproducibility test will be skipped (a failure in CI)" >&2
+    return 0
+  fi
+  echo "==> Installing the pinned NL Design System packages into scripts/nlds"
+  npm ci --prefix scripts/nlds --no-audit --no-fund --silent >/dev/null || \
+    echo "warning: npm ci failed; the bundle reproducibility test will be skipped (a failure in CI)" >&2
 }

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -59,10 +62,13 @@ def test_fonts_and_stylesheets_are_served_by_the_app_itself(client):
 
 
 def test_bundle_is_what_the_build_script_makes():
+    # scripts/test installs the pinned packages (ensure_nlds in scripts/_browser.sh); the checks above need none.
+    # In CI (WIJKWIJZER_REQUIRE_BROWSER=1) missing packages are a failure, elsewhere a visible skip.
     if not (ROOT / "scripts" / "nlds" / "node_modules").is_dir():
-        # The packages are only installed where someone ran scripts/build_assets; the committed bundle is
-        # checked above. Where they are installed, the bundle must be up to date with them.
-        return
+        reason = "scripts/nlds/node_modules is missing (scripts/test runs npm ci there)"
+        if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     result = subprocess.run([sys.executable, "scripts/build_assets.py", "--check"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -1,10 +1,11 @@
 """Web defences: every non-public route is guarded, headers, rate limits, security.txt, CSRF."""
 
 import re
+from dataclasses import replace
 
 import pytest
 
-from tests.conftest import SAMPLE_CONTENT, make_settings
+from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
 from wijkwijzer import create_app
 
 # Endpoints anyone may use. Anything else in the URL map must refuse a visitor who is not logged in.
@@ -96,3 +97,30 @@ def test_rate_limited_pages_survive_garbage_collection(tmp_path):
     assert client.get("/hulpvraag").status_code == 200
     assert client.get("/coordinator/inloggen").status_code == 200
     app.extensions["wijkwijzer"].close()
+
+
+def test_public_status_shows_no_server_paths(tmp_path, content_dir):
+    """A broken model folder: the public status and search page say semantic search is off, without the path;
+    the editors' page keeps the path (that is where it is fixed)."""
+    write_case(content_dir, "a/een.md", "title: Schulden", "Over schulden.")
+    model = tmp_path / "geheime-map" / "kapot-model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{", encoding="utf-8")
+    app = create_app(replace(make_settings(tmp_path, content_dir), embedding_model=str(model)), watch=False)
+    svc = app.extensions["wijkwijzer"]
+    try:
+        svc.refresh_semantic(embed=True)  # loads the model, which fails
+        assert str(model) in (svc.semantic.status().error or "")
+        client = app.test_client()
+        public = client.get("/api/v1/status").get_data(as_text=True)
+        assert "semantisch zoeken staat uit" in public
+        assert "geheime-map" not in public and str(tmp_path) not in public
+        assert "geheime-map" not in client.get("/zoeken?q=schulden").get_data(as_text=True)
+        svc.accounts.add("redacteur", "R", "ook-lang-genoeg-wachtwoord", role="editor")
+        page = client.get("/coordinator/inloggen").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        client.post("/coordinator/inloggen", data={"username": "redacteur", "password": "ook-lang-genoeg-wachtwoord",
+                                                   "csrf_token": token})
+        assert "geheime-map" in client.get("/coordinator/redactie").get_data(as_text=True)
+    finally:
+        svc.close()

@@ -95,6 +95,18 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _workers(pid: int) -> set[int]:
+    """The gunicorn workers among the children (not a fork server or resource tracker of multiprocessing)."""
+    found = set()
+    for child in _children(pid):
+        try:
+            if b"wijkwijzer.cli" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(child)
+        except OSError:
+            continue
+    return found
+
+
 def _wait_for(condition, timeout: float = 30.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -175,3 +187,36 @@ def _status_ok(base: str) -> bool:
         return _get_json(f"{base}/api/v1/status")["documents"] > 0
     except OSError:
         return False
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_workers_that_loaded_the_model_stop_cleanly_on_sigterm(tmp_path, built_model):
+    """SIGTERM after semantic queries: exit status 0 and no worker killed by a signal (they used to abort in
+    their teardown: the master had imported onnxruntime, whose native thread the forked workers inherited)."""
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", content)
+    shutil.copytree(SAMPLE_CONTENT / "vlaardingen-west", content / "vlaardingen-west")
+    port, log = _free_port(), tmp_path / "server.log"
+    env = {**os.environ, "WIJKWIJZER_CONTENT_DIR": str(content), "WIJKWIJZER_DATA_DIR": str(tmp_path / "data"),
+           "WIJKWIJZER_EXPERTS_DIR": str(ROOT / "experts"), "WIJKWIJZER_EMBEDDING_MODEL": str(built_model.path)}
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "wijkwijzer.cli", "serve", "--prod", "--workers", "2",
+                                   "--threads", "2", "--port", str(port)], env=env, cwd=ROOT,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: len(_workers(server.pid)) == 2 and _status_ok(base), 90, "two workers answering")
+        for _ in range(8):  # new connections: both workers get some and load the model
+            assert _get_json(f"{base}/api/v1/search?q=hoe+help+ik+jongeren+in+de+wijk&mode=semantic")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    text = log.read_text(errors="replace")
+    assert server.returncode == 0, text[-3000:]
+    assert "was sent" not in text and "terminate called" not in text, text[-3000:]  # gunicorn: "was sent SIGABRT!"

@@ -43,16 +43,39 @@ class Executable(HTMLParser):
 
     @staticmethod
     def _ours(tag: str, attrs) -> bool:
-        # Our own templates have forms (search, request, login) and a viewport meta; content never does.
+        # Our own templates have forms (search, request, login) that post to this site, a charset and a viewport
+        # meta; content never does. A form to another site ("//host" is one too) or a refresh meta is not ours.
         values = dict(attrs)
-        return (tag == "form" and (values.get("action", "") or "").startswith(("/", ""))
-                and values.get("method") in ("get", "post")) or (tag == "meta" and "href" not in values)
+        if tag == "form":
+            action = values.get("action") or ""
+            same_site = action == "" or (action.startswith("/") and not action.startswith(("//", "/\\")))
+            return same_site and values.get("method") in ("get", "post")
+        if tag == "meta":
+            return set(values) == {"charset"} or (set(values) == {"name", "content"} and values["name"] == "viewport")
+        return False
 
 
 def assert_safe(html: str, where: str) -> None:
     parser = Executable()
     parser.feed(html)
     assert not parser.found, f"{where}: {parser.found}"
+
+
+@pytest.mark.parametrize("html", [
+    '<form action="https://evil.example/" method="post">', '<form action="//evil.example/" method="get">',
+    '<form action="/\\evil.example/" method="post">', '<form action="javascript:alert(1)" method="get">',
+    '<meta http-equiv="refresh" content="0;url=https://evil.example/">', '<meta name="x" http-equiv="refresh">',
+])
+def test_the_checker_catches_foreign_forms_and_refreshes(html):
+    with pytest.raises(AssertionError):
+        assert_safe(html, "test")
+
+
+@pytest.mark.parametrize("html", ['<form action="" method="get">', '<form action="/zoeken" method="get">',
+                                  '<form method="post">', '<meta charset="utf-8">',
+                                  '<meta name="viewport" content="width=device-width">'])
+def test_the_checker_accepts_our_own_forms(html):
+    assert_safe(html, "test")
 
 
 @pytest.fixture

@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from wijkwijzer.config import Settings
 from wijkwijzer.services import Services
 
 __version__ = "0.1.0"
+
+
+class SQLiteIntConverter(IntegerConverter):
+    """`<int:...>` bounded to SQLite's INTEGER range."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bool | None = None) -> Flask:
@@ -30,6 +39,9 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as the session: a long form must not expire
     )
     app.json.ensure_ascii = False
+    # Integers in URLs are request ids for SQLite, which takes at most 2**63 - 1: a larger one is a 404, not an
+    # OverflowError in whatever route it reaches. Set before the blueprints add their rules.
+    app.url_map.converters["int"] = SQLiteIntConverter
     services = Services.build(settings, index_procs=1, warm_postings=True)
     app.extensions["wijkwijzer"] = services
     if sync:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 
 import click
@@ -278,6 +279,19 @@ def _check_password(password: str) -> None:
         raise click.BadParameter("gebruik ten minste 12 tekens", param_hint="--password")
 
 
+def _document_count(settings: Settings) -> int:
+    """Documents in the index, read without building the services (no model libraries in this process)."""
+    from wijkwijzer.search.fulltext import FulltextIndex
+
+    index = FulltextIndex(settings.index_dir)
+    try:
+        return index.count()
+    except Exception:  # no index yet, or an unreadable one: the workers say more
+        return 0
+    finally:
+        index.close()
+
+
 @contextlib.contextmanager
 def _services():
     services = Services.build(_settings())
@@ -348,13 +362,14 @@ def serve(host: str | None, port: int | None, debug: bool, prod: bool, workers: 
         from wijkwijzer.serving import serve_production
 
         settings = settings.with_secret()  # one session key for all workers, made before they start
-        # Index once before the workers start; its connections are closed before gunicorn forks.
-        with _services() as svc:
-            try:
-                documents = svc.sync().documents
-            except Exception as exc:  # e.g. a read-only data folder: serve what the index already has
-                click.echo(f"waarschuwing: indexeren mislukt ({exc}); de site toont de bestaande index", err=True)
-                documents = svc.index.count()
+        # Index once before the workers start, in a child process (`wijkwijzer index`, same environment). The
+        # process that forks the workers must hold no native threads: building the services imports
+        # onnxruntime, whose import starts a thread; each forked worker inherited it without the thread itself
+        # and aborted when its exit tried to join it (SIGABRT or SIGSEGV on every SIGTERM).
+        indexed = subprocess.run([sys.executable, "-m", "wijkwijzer.cli", "index"], check=False)
+        if indexed.returncode != 0:  # e.g. a read-only data folder: serve what the index already has
+            click.echo("waarschuwing: indexeren mislukt; de site toont de bestaande index", err=True)
+        documents = _document_count(settings)
         click.echo(f"Wijkwijzer op http://{host}:{port}: {documents} praktijkvoorbeelden, "
                    f"{workers} processen met elk {threads} threads")
         serve_production(settings, host, port, workers, threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -118,22 +119,65 @@ class Settings:
         if self.secret_key:
             return self
         key_file = self.data_dir / "secret_key"
-        if key_file.exists():
-            return replace(self, secret_key=key_file.read_text().strip())
-        key = secrets.token_hex(32)
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = key_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(key)
-            tmp.chmod(0o600)
-            tmp.replace(key_file)
+            key = _read_or_create_key(key_file)
         except OSError as exc:
             # A read-only data folder must not stop the site: sessions then last until the next restart.
             logging.getLogger(__name__).warning("sessiesleutel niet bewaard (%s); stel WIJKWIJZER_SECRET_KEY in", exc)
+            key = secrets.token_hex(32)
         return replace(self, secret_key=key)
 
 
 PRECISIONS = ("fp32", "int8")
+
+
+def _read_or_create_key(key_file: Path) -> str:
+    """The key in `key_file`, created once with mode 0600 from the start.
+
+    The key is written to a private temporary file (O_CREAT | O_EXCL, mode 0600: never readable by others, not
+    even for a moment as with a chmod after writing), then hard-linked to its name, which appears whole or not at
+    all. When several workers start at once, the first link wins and the others read that key, so every process
+    signs sessions with the same key.
+    """
+    for _ in range(3):
+        try:
+            key = key_file.read_text().strip()
+            if key:
+                return key
+        except FileNotFoundError:
+            pass
+        key = secrets.token_hex(32)
+        tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, key_file)
+                return key
+            except FileExistsError:
+                continue  # another process was first: read its key
+            except OSError:  # a file system without hard links: create the name itself, exclusively
+                if placed := _create_key_in_place(key_file, key):
+                    return placed
+                time.sleep(0.05)  # the other process is writing its key
+                continue
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise OSError(f"{key_file} is leeg")
+
+
+def _create_key_in_place(key_file: Path, key: str) -> str:
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()  # another process's key ("" while it writes: read again)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -27,10 +27,11 @@ from wijkwijzer.domain.matching import (
     lexical_similarity,
     match,
 )
-from wijkwijzer.domain.pool import PoolMember, read_pool
+from wijkwijzer.domain.pool import MemberResult, PoolMember, parse_member, read_pool
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import Taxonomy
-from wijkwijzer.knowledge import iter_content_files
+from wijkwijzer.knowledge import iter_content_files, unparsable
+from wijkwijzer.parsing import OverBudget, ParseWorker, WorkerFailed
 from wijkwijzer.search.embedders import Embedder
 from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import terms
@@ -63,6 +64,7 @@ class ExpertPool:
         self._taxonomy = taxonomy  # the content folder's taxonomy, which editors may change while we run
         self.embedder = embedder
         self.gemeenten: Gemeenten = load_gemeenten()
+        self.parser = ParseWorker()  # each member file is parsed within a time budget
         self.check_interval = check_interval
         self._checked = 0.0
         self._matrix: tuple[str, list[PoolMember], np.ndarray] | None = None
@@ -91,7 +93,7 @@ class ExpertPool:
             self._checked = now
             signature = self._signature()
             if self._state is None or self._state.signature != signature:
-                members, problems = read_pool(self.experts_dir, self.taxonomy, self.gemeenten)
+                members, problems = read_pool(self.experts_dir, self.taxonomy, self.gemeenten, self._parse)
                 synonyms, more = self._read_synonyms()
                 self._state = PoolState(signature, members, [*problems, *more], synonyms)
             return self._state
@@ -107,6 +109,12 @@ class ExpertPool:
             return [], [Problem(SYNONYMS_FILE, 1, "synonyms", f"niet leesbaar ({exc}); verwacht synonyms: een lijst "
                                 "van lijsten, bijvoorbeeld [[huurachterstand, betalingsachterstand]]")]
         return groups, []
+
+    def _parse(self, relative: str, raw: bytes, taxonomy: Taxonomy, gemeenten: Gemeenten) -> MemberResult:
+        try:
+            return self.parser.call(parse_member, relative, raw, taxonomy, gemeenten)
+        except (OverBudget, WorkerFailed) as exc:
+            return MemberResult(None, [unparsable(relative, exc)])
 
     def check(self) -> list[Problem]:
         """Problems of every member file and of the synonyms file (paths relative to the experts folder)."""

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wijkwijzer.domain.content import CaseStudy, parse_case, slug_for
+from wijkwijzer.domain.content import CaseStudy, ParseResult, parse_case, slug_for
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
+from wijkwijzer.parsing import OverBudget, ParseWorker, WorkerFailed
 from wijkwijzer.search.fulltext import ANALYSIS_VERSION, FulltextIndex
 from wijkwijzer.storage.db import now
 from wijkwijzer.storage.runs import IndexRuns
@@ -80,8 +81,10 @@ def iter_content_files(content_dir: Path) -> dict[str, tuple[str, tuple[int, int
 class KnowledgeBase:
     """Content folder + taxonomy + full-text index, kept in sync."""
 
-    def __init__(self, content_dir: Path, index: FulltextIndex, runs: IndexRuns, procs: int = 1) -> None:
+    def __init__(self, content_dir: Path, index: FulltextIndex, runs: IndexRuns, procs: int = 1,
+                 parse_budget: float | None = None) -> None:
         self.content_dir = Path(content_dir)
+        self.parser = ParseWorker(parse_budget)  # each file is parsed within a time budget
         self.index = index
         self.runs = runs
         self.procs = procs
@@ -207,7 +210,10 @@ class KnowledgeBase:
     def _parse(self, relative: str, seen: _Seen) -> _Seen:
         """Parse a read file once (in place)."""
         if not seen.parsed:
-            result = parse_case(relative, seen.raw or b"", self.taxonomy, seen.content_hash)
+            try:
+                result = self.parser.call(parse_case, relative, seen.raw or b"", self.taxonomy, seen.content_hash)
+            except (OverBudget, WorkerFailed) as exc:
+                result = ParseResult(None, [unparsable(relative, exc)])
             seen.case, seen.problems, seen.parsed, seen.raw = result.case, result.problems, True, None
         return seen
 
@@ -239,6 +245,13 @@ class KnowledgeBase:
     def _problems_changed(self, problems: list[Problem]) -> bool:
         last = self.runs.last()
         return last is None or last["problems"] != [p.to_dict() for p in problems]
+
+
+def unparsable(relative: str, exc: OverBudget | WorkerFailed) -> Problem:
+    """The error for a file whose parse ran past its budget or took the worker down."""
+    if isinstance(exc, OverBudget):
+        return Problem(relative, 1, "bestand", str(exc))
+    return Problem(relative, 1, "bestand", f"het inlezen brak af ({exc}); het bestand wordt overgeslagen")
 
 
 def _signature(path: Path) -> tuple[int, int]:

@@ -326,6 +326,8 @@ class Services:
         self.index.close()
         self.store.close()
         self.writer.release()
+        self.knowledge.parser.close()  # before a fork (serve --prod indexes, then forks workers) and at exit
+        self.pool.parser.close()
 
 
 def match_answer(result: MatchResult, cases: list) -> dict:

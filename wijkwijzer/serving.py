@@ -8,8 +8,12 @@ picks up, and one writer at a time through the lease in `wijkwijzer.storage.leas
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterable
 
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -51,6 +55,26 @@ def _plain_address(address: str) -> str:
     return str(mapped)
 
 
+def exit_without_teardown_if_busy() -> None:
+    """End a worker at once when a background thread is still running after the services closed.
+
+    The passage embedder checks for the stop only between runs, and a run may take minutes. Interpreter
+    teardown would then run PyTorch's static destructors while that thread is inside PyTorch, which aborts the
+    worker ("terminate called without an active exception", SIGABRT). Everything worth keeping is written by
+    then (vectors are stored per batch, SQLite and the index are closed), so the worker ends with os._exit(0)
+    after flushing its output; without busy threads it exits the normal way.
+    """
+    busy = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
+    if not busy:
+        return
+    log.info("werkproces stopt zonder afbouw; nog bezig: %s", ", ".join(busy))
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
 def serve_production(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Run gunicorn in the foreground until it is stopped (SIGTERM/SIGINT stop it gracefully)."""
     from gunicorn.app.base import BaseApplication
@@ -64,7 +88,8 @@ def serve_production(settings: Settings, host: str, port: int, workers: int, thr
     def worker_exit(server, worker) -> None:
         app = getattr(worker, "wsgi", None)  # the Flask app load() returned
         if app is not None and "wijkwijzer" in getattr(app, "extensions", {}):
-            app.extensions["wijkwijzer"].close()  # gives the writer lease back at once
+            app.extensions["wijkwijzer"].close()  # gives the writer lease back at once, stops our threads
+        exit_without_teardown_if_busy()
 
     class Server(BaseApplication):
         def load_config(self) -> None:

@@ -19,6 +19,10 @@ LIST_FIELDS = ("themes", "action_lines", "organisations", "tags")
 TEXT_FIELDS = ("title", "summary", "type", "municipality", "focus_area", "evidence", "contact", "source_url")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
 SUMMARY_LENGTH = 300
+_MARKUP = re.compile(r"[*_`>\[\]]")
+_MARKUP_OR_URL = re.compile(r"[*_`>\[\]]|\(https?://[^)]*\)")
+_SOURCE_URL = re.compile(r"^https?://[^\s]+$")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
         problem("municipality", f"'{municipality}' past niet bij focusgebied {taxonomy.label('focus_area', focus)}"
                 f" (gemeente {area_municipality})", lines.get("municipality", 1), "warning")
     source_url = values.get("source_url", "")
-    if source_url and not re.match(r"^https?://[^\s]+$", source_url):
+    if source_url and not _SOURCE_URL.match(source_url):
         problem("source_url", "verwacht een webadres dat begint met https://; wordt genegeerd",
                 lines.get("source_url", 1), "warning")
         source_url = ""
@@ -172,10 +176,13 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
 
 def summarise(body: str, length: int = SUMMARY_LENGTH) -> str:
     """A plain-text summary from the first paragraph of a markdown body, cut at a word boundary."""
-    for block in re.split(r"\n\s*\n", body):
+    for block in _PARAGRAPH_BREAK.split(body):
         block = block.strip()
         if block and not block.startswith(("#", "|", "```", "<")):
-            plain = re.sub(r"[*_`>\[\]]|\(https?://[^)]*\)", "", block)
+            # A link target runs to the next `)`: the pattern runs only up to the last one, so that a `(https://`
+            # with no `)` after it does not scan to the end from each of many such openings (quadratic).
+            cut = block.rfind(")") + 1
+            plain = _MARKUP_OR_URL.sub("", block[:cut]) + _MARKUP.sub("", block[cut:])
             plain = " ".join(plain.split())
             if len(plain) <= length:
                 return plain

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,8 +178,13 @@ def parse_member(relative_path: str, raw: bytes, taxonomy: Taxonomy, gemeenten: 
     return MemberResult(member, problems)
 
 
-def read_pool(experts_dir: Path, taxonomy: Taxonomy, gemeenten: Gemeenten) -> tuple[list[PoolMember], list[Problem]]:
-    """Every valid member under `experts_dir`, and the problems of all files (sorted by path)."""
+def read_pool(experts_dir: Path, taxonomy: Taxonomy, gemeenten: Gemeenten,
+              parse: Callable[[str, bytes, Taxonomy, Gemeenten], MemberResult] = parse_member,
+              ) -> tuple[list[PoolMember], list[Problem]]:
+    """Every valid member under `experts_dir`, and the problems of all files (sorted by path).
+
+    `parse` is `parse_member` or a wrapper of it (the service parses each file under a time budget).
+    """
     members: list[PoolMember] = []
     problems: list[Problem] = []
     if not experts_dir.is_dir():
@@ -187,7 +193,7 @@ def read_pool(experts_dir: Path, taxonomy: Taxonomy, gemeenten: Gemeenten) -> tu
         relative = path.relative_to(experts_dir).as_posix()
         if any(part.startswith((".", "_")) for part in relative.split("/")):
             continue
-        result = parse_member(relative, path.read_bytes(), taxonomy, gemeenten)
+        result = parse(relative, path.read_bytes(), taxonomy, gemeenten)
         problems.extend(result.problems)
         if result.member:
             members.append(result.member)

@@ -74,21 +74,73 @@ def render_markdown(source: str) -> str:
     )
 
 
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _HTML_TAG = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t]{2,}|\t")
-_MARKS = re.compile(r"(^|\s)[#>*+-]+\s|[*_`~]{1,3}|^\s*\|?[-:| ]{3,}\|?\s*$", re.MULTILINE)
+# Linear in the text (habit 10). The marker run is possessive: giving a marker back can never make it a space.
+# A table rule or horizontal rule is matched within its own line: the lookahead asks for three rule characters
+# (counting the spaces before them, as before), then each part is taken once. The old form, with whitespace
+# before and after the rule that could also be rule characters, took cubic time on a long run of spaces.
+# After the rule, the blank lines up to the next text go with it, as before.
+_MARKS = re.compile(
+    r"(^|\s)[#>*+-]++\s|[*_`~]{1,3}|^(?=[ \t]*[-:| ]{3})[ \t]*+[-:| ]*+[ \t]*+$\s*$", re.MULTILINE)
+_FENCED = re.compile(r"```.*?```", re.DOTALL)
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def _strip_links(text: str) -> str:
+    """`[text](target)` and `![alt](target)` become their text, as `!?\\[([^\\]]*)\\]\\([^)]*\\)` would do.
+
+    A scan instead of that pattern: the pattern rescans to the same `]` or `)` from every `[` before it, which
+    is quadratic on a run of brackets. Here every `[`, `]` and `)` is looked at a bounded number of times.
+    """
+    out: list[str] = []
+    pos = 0
+    close = paren = -1  # the first `]` after the current `[`, the first `)` after its `](`; reused while valid
+    start = text.find("[")
+    while start != -1:
+        if close <= start:
+            close = text.find("]", start + 1)
+            if close == -1:
+                break
+        if text.startswith("(", close + 1):
+            if paren < close + 2:
+                paren = text.find(")", close + 2)
+                if paren == -1:
+                    break  # no `)` after this `](`, so none after any later one either
+            begin = start - 1 if start > pos and text[start - 1] == "!" else start
+            out.append(text[pos:begin])
+            out.append(text[start + 1:close])
+            pos = paren + 1
+            start = text.find("[", pos)
+        else:
+            start = text.find("[", close + 1)  # every `[` before this `]` meets the same `]`: skip them
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _before_last(text: str, mark: str) -> tuple[str, str]:
+    """Split after the last `mark`: a pattern that must end in `mark` runs on the head only.
+
+    Without a closing mark further on, a lazy or negated scan from every opening mark runs to the end of the
+    text, which is quadratic; with it, every scan ends at the first closing mark and the match consumes it.
+    """
+    cut = text.rfind(mark)
+    return (text[:cut + len(mark)], text[cut + len(mark):]) if cut != -1 else ("", text)
 
 
 @lru_cache(maxsize=2048)
 def markdown_to_text(source: str) -> str:
     """Plain text of a markdown body: what a reader sees, without markup, for indexing and snippets."""
-    text = re.sub(r"```.*?```", " ", source, flags=re.DOTALL) if "```" in source else source
-    if "](" in text:  # the link pattern costs a fifth of this function; most texts have no link
-        text = _LINK.sub(r"\1", text)
-    text = _HTML_TAG.sub(" ", text)
+    text = source
+    if "```" in text:
+        head, tail = _before_last(text, "```")
+        text = _FENCED.sub(" ", head) + tail
+    if "](" in text:  # most texts have no link
+        text = _strip_links(text)
+    head, tail = _before_last(text, ">")
+    text = _HTML_TAG.sub(" ", head) + tail
     text = _MARKS.sub(" ", text)
     text = text.replace("|", " ")
     text = html.unescape(text)
     # Only runs of two or more and tabs: replacing every single space with itself was a third of the time.
-    return _SPACES.sub(" ", re.sub(r"\n\s*\n+", "\n\n", text)).strip()
+    return _SPACES.sub(" ", _BLANK_LINES.sub("\n\n", text)).strip()

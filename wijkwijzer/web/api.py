@@ -7,6 +7,7 @@ from flask import Blueprint, abort, jsonify, request, session, url_for
 from wijkwijzer.domain.helprequests import BadRequest, request_from_json
 from wijkwijzer.services import UnknownMode
 from wijkwijzer.web.params import BadParameter, search_request, services
+from wijkwijzer.web.public import public_status
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -74,7 +75,7 @@ def case(slug: str):
 @bp.get("/status")
 def status():
     """`GET /api/v1/status`: documents in the index, time of the last change, and current file errors."""
-    return jsonify(services().status())
+    return jsonify(public_status(services().status()))
 
 
 @bp.route("/<path:anything>")
@@ -102,7 +103,10 @@ def match():
         return response
     if not request.is_json:
         return _error(415, "stuur JSON met Content-Type: application/json")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the JSON decoder recurses per nesting level; silent= covers only ValueError
+        return _error(400, "de JSON is te diep genest")
     try:
         help_request = request_from_json(data)
         answer = services().match(help_request, limit=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
@@ -36,6 +37,16 @@ def requires(*roles: str):
 login_required = requires("coordinator")
 
 
+# A path on this site behind the login, with its query: printable ASCII only (a CR or LF would break the
+# Location header), no backslash (browsers read it as a slash: "/\\evil.example").
+_SAFE_NEXT = re.compile(r"/(?:coordinator/|redactie)[A-Za-z0-9/_.~%?&=+-]*")
+
+
+def safe_next(target: str) -> bool:
+    """Only our own pages behind the login, as a plain path: never another site, never a header break."""
+    return bool(_SAFE_NEXT.fullmatch(target)) and "//" not in target and "/.." not in target
+
+
 @bp.route("/inloggen", methods=["GET", "POST"])
 def login():
     """Log in with a coordinator account (made with `wijkwijzer user add`)."""
@@ -48,8 +59,7 @@ def login():
             session["user"] = account
             target = request.args.get("volgende", "")
             home = url_for("coordinator.queue") if account["role"] == "coordinator" else url_for("coordinator.editor")
-            # Only our own pages behind the login: never an open redirect to another site.
-            return redirect(target if target.startswith(("/coordinator/", "/redactie")) else home)
+            return redirect(target if safe_next(target) else home)
         error = "Gebruikersnaam of wachtwoord klopt niet."
     return render_template("coordinator/login.html", error=error), 401 if error else 200
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from flask import Blueprint, Flask, abort, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -12,6 +13,7 @@ from wijkwijzer.domain.taxonomy import FACETS
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.text.markup import render_markdown
 from wijkwijzer.web.params import search_request, services
+from wijkwijzer.web.public import without_paths
 
 bp = Blueprint("site", __name__)
 
@@ -41,8 +43,10 @@ def search():
     svc = services()
     req = search_request(request.args, svc.settings.results_per_page, strict=False)
     response = svc.search(req)
+    semantic = svc.semantic.status()
+    semantic = replace(semantic, error=without_paths(semantic.error))  # public: the editors' page has paths
     return render_template("search.html", response=response, req=req, taxonomy=svc.knowledge.taxonomy,
-                           semantic=svc.semantic.status())
+                           semantic=semantic)
 
 
 @bp.get("/casus/<path:slug>")
