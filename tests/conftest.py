@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,17 @@ def built_model(tmp_path_factory):
     if (installed / "model.safetensors").is_file():
         return build_e5_small(installed)  # verifies; rebuilds in place if it is damaged
     return build_e5_small(tmp_path_factory.mktemp("models") / "multilingual-e5-small")
+
+
+def run_threads(threads: list[threading.Thread]) -> None:
+    """Start and join threads with the interpreter switching between them as often as it can, so that any
+    interleaving the code under test allows does happen."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)

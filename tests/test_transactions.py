@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sys
 import threading
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_threads
 from wijkwijzer.domain.helprequests import MATCHED, TRANSITIONS, AssignmentRefused
 from wijkwijzer.services import Services
 
@@ -69,15 +68,7 @@ def race(actions: list) -> list[BaseException]:
             refused.append(exc)
 
     threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads often, so that interleavings the code allows do happen
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(old)
+    run_threads(threads)
     return refused
 
 

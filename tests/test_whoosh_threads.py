@@ -2,7 +2,6 @@
 internals differ from what a patch relies on, it stays out (with a warning) and search still answers right."""
 
 import logging
-import sys
 import threading
 
 import pytest
@@ -10,7 +9,7 @@ from whoosh import index as whoosh_index
 from whoosh.codec import whoosh3
 from whoosh.columns import NumericColumn
 
-from tests.conftest import write_case
+from tests.conftest import run_threads, write_case
 from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.search.ranking import _segment_postings
@@ -48,15 +47,7 @@ def _concurrent_reads(segment, terms: list[str], rounds: int = 40) -> dict[str, 
                     seen[term].append(repr(exc))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a race shows at once
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_threads(threads)
     return seen
 
 
