@@ -267,3 +267,17 @@ def test_dashboard_figures(app):
     assert re.search(r"<th scope=\"row\">Vraagbaak</th><td>1</td>", html)
     assert "Rotterdam-Zuid" in html and "<meter" in html and "heat-" in html
     assert "Praktijkvoorbeelden per focusgebied" in html
+
+
+def test_a_link_that_breaks_a_hard_rule_is_refused_in_plain_dutch(app):
+    svc = app.extensions["wijkwijzer"]
+    client = app.test_client()
+    submit(client)  # from Schiedam
+    login(client)
+    request_id = svc.requests.queue()[0]["id"]
+    csrf = token(client, f"/coordinator/aanvraag/{request_id}")
+    page = client.post(f"/coordinator/aanvraag/{request_id}/koppelen",
+                       data={"member_id": "flexpool/wouter-scheepmaker", "csrf_token": csrf}, follow_redirects=True)
+    assert "Kan niet: belangenconflict met de gemeente Schiedam" in page.get_data(as_text=True)
+    assert svc.requests.get(request_id)["status"] == "nieuw" and svc.requests.assignments(request_id) == []
+    assert not any("wouter" in a["action"] for a in svc.audit.trail(request_id))
