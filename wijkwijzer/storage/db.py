@@ -16,6 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from wijkwijzer.storage.schema import migrate
+
 _WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_CREATE_TABLE,
            sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE}
 
@@ -60,9 +62,7 @@ class Store:
             self.read_only = "de datamap of de database daarin is alleen-lezen"
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        from wijkwijzer.storage.schema import migrate  # schema.py builds on this module
-
-        migrate(self)
+        migrate(self.transaction)
 
     @property
     def db(self) -> sqlite_utils.Database:

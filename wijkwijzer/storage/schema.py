@@ -8,10 +8,9 @@ exists instead of assuming an empty file. Add a step at the end; never change on
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import sqlite_utils
-
-from wijkwijzer.storage.db import Store
 
 
 def _step_1(db: sqlite_utils.Database) -> None:
@@ -67,18 +66,19 @@ def _step_2(db: sqlite_utils.Database) -> None:
 STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2)
 
 
-def version(store: Store) -> int:
+def version(db: sqlite_utils.Database) -> int:
     """The number of steps this database has had."""
-    return int(store.db.execute("PRAGMA user_version").fetchone()[0])
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(store: Store) -> int:
-    """Apply the steps the database has not had yet; returns how many ran. Safe to run from several processes:
-    each step re-reads the version inside its (immediate) transaction."""
+def migrate(transaction: Callable[[], AbstractContextManager[sqlite_utils.Database]]) -> int:
+    """Apply the steps the database has not had yet, each in a `transaction()` of the Store that opens the
+    database; returns how many ran. Safe to run from several processes: each step re-reads the version inside
+    its (immediate) transaction."""
     ran = 0
     for number, step in enumerate(STEPS, start=1):
-        with store.transaction() as db:
-            if version(store) >= number:
+        with transaction() as db:
+            if version(db) >= number:
                 continue
             step(db)
             db.execute(f"PRAGMA user_version = {number}")  # transactional in SQLite; a number, never user text
