@@ -97,7 +97,7 @@ def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
 
     Example: wijkwijzer search "vroegsignalering schulden" --json
     """
-    from wijkwijzer.services import UnknownMode
+    from wijkwijzer.search.hybrid import UnknownMode
 
     with _services() as services:
         services.sync()

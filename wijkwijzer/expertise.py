@@ -30,8 +30,8 @@ from wijkwijzer.domain.matching import (
 from wijkwijzer.domain.pool import MemberResult, PoolMember, parse_member, read_pool
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import Taxonomy
-from wijkwijzer.knowledge import iter_content_files, unparsable
-from wijkwijzer.parsing import OverBudget, ParseWorker, WorkerFailed
+from wijkwijzer.knowledge import iter_content_files
+from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search.embedders import Embedder
 from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import terms
@@ -58,13 +58,13 @@ class ExpertPool:
     """Members from `experts/`, re-read when a file changes; their profile vectors cached like passages."""
 
     def __init__(self, experts_dir: Path, cache: VectorCache, taxonomy: Callable[[], Taxonomy],
-                 embedder: Embedder | None, check_interval: float = 2.0) -> None:
+                 embedder: Embedder | None, check_interval: float = 2.0, parser: ParseWorker | None = None) -> None:
         self.experts_dir = Path(experts_dir)
         self.cache = cache
         self._taxonomy = taxonomy  # the content folder's taxonomy, which editors may change while we run
         self.embedder = embedder
         self.gemeenten: Gemeenten = load_gemeenten()
-        self.parser = ParseWorker()  # each member file is parsed within a time budget
+        self.parser = parser or ParseWorker()  # each member file is parsed within a time budget
         self.check_interval = check_interval
         self._checked = 0.0
         self._matrix: tuple[str, list[PoolMember], np.ndarray] | None = None
@@ -111,10 +111,8 @@ class ExpertPool:
         return groups, []
 
     def _parse(self, relative: str, raw: bytes, taxonomy: Taxonomy, gemeenten: Gemeenten) -> MemberResult:
-        try:
-            return self.parser.call(parse_member, relative, raw, taxonomy, gemeenten)
-        except (OverBudget, WorkerFailed) as exc:
-            return MemberResult(None, [unparsable(relative, exc)])
+        return self.parser.parse(parse_member, relative, raw, taxonomy, gemeenten,
+                                 failed=lambda problem: MemberResult(None, [problem]))
 
     def check(self) -> list[Problem]:
         """Problems of every member file and of the synonyms file (paths relative to the experts folder)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from wijkwijzer.domain.content import CaseStudy, ParseResult, parse_case, slug_for
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
-from wijkwijzer.parsing import OverBudget, ParseWorker, WorkerFailed
+from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search.fulltext import ANALYSIS_VERSION, FulltextIndex
 from wijkwijzer.storage.db import now
 from wijkwijzer.storage.runs import IndexRuns
@@ -82,9 +82,9 @@ class KnowledgeBase:
     """Content folder + taxonomy + full-text index, kept in sync."""
 
     def __init__(self, content_dir: Path, index: FulltextIndex, runs: IndexRuns, procs: int = 1,
-                 parse_budget: float | None = None) -> None:
+                 parser: ParseWorker | None = None) -> None:
         self.content_dir = Path(content_dir)
-        self.parser = ParseWorker(parse_budget)  # each file is parsed within a time budget
+        self.parser = parser or ParseWorker()  # each file is parsed within a time budget
         self.index = index
         self.runs = runs
         self.procs = procs
@@ -210,10 +210,8 @@ class KnowledgeBase:
     def _parse(self, relative: str, seen: _Seen) -> _Seen:
         """Parse a read file once (in place)."""
         if not seen.parsed:
-            try:
-                result = self.parser.call(parse_case, relative, seen.raw or b"", self.taxonomy, seen.content_hash)
-            except (OverBudget, WorkerFailed) as exc:
-                result = ParseResult(None, [unparsable(relative, exc)])
+            result = self.parser.parse(parse_case, relative, seen.raw or b"", self.taxonomy, seen.content_hash,
+                                       failed=lambda problem: ParseResult(None, [problem]))
             seen.case, seen.problems, seen.parsed, seen.raw = result.case, result.problems, True, None
         return seen
 
@@ -245,13 +243,6 @@ class KnowledgeBase:
     def _problems_changed(self, problems: list[Problem]) -> bool:
         last = self.runs.last()
         return last is None or last["problems"] != [p.to_dict() for p in problems]
-
-
-def unparsable(relative: str, exc: OverBudget | WorkerFailed) -> Problem:
-    """The error for a file whose parse ran past its budget or took the worker down."""
-    if isinstance(exc, OverBudget):
-        return Problem(relative, 1, "bestand", str(exc))
-    return Problem(relative, 1, "bestand", f"het inlezen brak af ({exc}); het bestand wordt overgeslagen")
 
 
 def _signature(path: Path) -> tuple[int, int]:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
+from wijkwijzer.domain.problems import Problem
+
 PARSE_BUDGET = 5.0  # seconds for one file; a normal file takes about a millisecond
 START_TIMEOUT = 60.0  # a fresh worker imports the parsers first; that is not the file's time
 _PRELOAD = ["wijkwijzer.domain.content", "wijkwijzer.domain.pool"]
@@ -150,6 +152,17 @@ class ParseWorker:
         if kind == "error":
             raise value
         return value
+
+    def parse(self, fn: Callable[..., T], relative: str, *args: object, failed: Callable[[Problem], T]) -> T:
+        """`fn(relative, *args)` within the budget; a file that runs past it or takes the worker down gives
+        `failed(problem)`, the problem naming the file, and the next file is parsed as usual."""
+        try:
+            return self.call(fn, relative, *args)
+        except OverBudget as exc:
+            return failed(Problem(relative, 1, "bestand", str(exc)))
+        except WorkerFailed as exc:
+            return failed(Problem(relative, 1, "bestand", f"het inlezen brak af ({exc}); het bestand wordt "
+                                                          "overgeslagen"))
 
     def _keep(self, arg: object) -> object:
         """Plain values travel each time; other objects (a taxonomy: pickling it cost more than the parse) once."""

@@ -25,10 +25,11 @@ from wijkwijzer.domain.helprequests import (
 from wijkwijzer.domain.matching import MatchResult, exclusion
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
+from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.embedders import Embedder, SentenceTransformerEmbedder
 from wijkwijzer.search.fulltext import FulltextIndex
-from wijkwijzer.search.hybrid import MODES, HybridSearch, UnknownMode
+from wijkwijzer.search.hybrid import HybridSearch
 from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
@@ -41,7 +42,6 @@ from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
-__all__ = ["MODES", "Services", "UnknownMode", "make_embedder", "match_answer"]  # MODES, UnknownMode: search.hybrid
 
 
 @dataclass
@@ -81,12 +81,13 @@ class Services:
         runs, vectors = IndexRuns(store), VectorCache(store)
         index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))
-        knowledge = KnowledgeBase(settings.content_dir, index, runs, procs=procs)
+        parser = ParseWorker()  # one worker process parses content and pool files, each within its budget
+        knowledge = KnowledgeBase(settings.content_dir, index, runs, procs=procs, parser=parser)
         reason = None
         if embedder is None:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(vectors, embedder, reason)
-        pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder)
+        pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
         return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                    requests=RequestStore(store), accounts=Accounts(store), audit=AuditLog(store), runs=runs,
                    writer=WriterLease(settings.data_dir / "writer.lock"),
@@ -327,7 +328,6 @@ class Services:
         self.store.close()
         self.writer.release()
         self.knowledge.parser.close()  # before a fork (serve --prod indexes, then forks workers) and at exit
-        self.pool.parser.close()
 
 
 def match_answer(result: MatchResult, cases: list) -> dict:

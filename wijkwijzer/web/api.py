@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request, session, url_for
 
 from wijkwijzer.domain.helprequests import BadRequest, request_from_json
-from wijkwijzer.services import UnknownMode
+from wijkwijzer.search.hybrid import UnknownMode
 from wijkwijzer.web.params import BadParameter, search_request, services
 from wijkwijzer.web.public import public_status
 
