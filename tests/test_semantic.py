@@ -270,3 +270,28 @@ def test_the_editors_page_shows_when_semantic_search_is_retried(tmp_path, conten
     page = client.get("/coordinator/redactie").get_data(as_text=True)
     assert f"nieuwe poging om {status['retry_at'][11:19]} UTC; 1 keer mislukt" in page
     svc.close()
+
+
+def test_closing_stops_a_long_embedding_run_after_its_batch(tmp_path, sample_content):
+    import threading
+
+    class SlowEmbedder(CountingEmbedder):
+        def __init__(self):
+            super().__init__()
+            self.started = threading.Event()
+
+        def embed(self, texts, kind):
+            self.started.set()
+            threading.Event().wait(0.2)  # a batch takes a while, as on a CPU
+            return super().embed(texts, kind)
+
+    embedder = SlowEmbedder()
+    svc = Services.build(make_settings(tmp_path, sample_content), embedder=embedder)
+    svc.sync()
+    worker = threading.Thread(target=svc.refresh_semantic)
+    worker.start()
+    assert embedder.started.wait(30)
+    svc.close()  # the shutdown of a server worker
+    worker.join(5)
+    assert not worker.is_alive(), "the embedding run went on after close()"
+    assert 0 < embedder.embedded < 300  # it stopped after a batch, not after all passages of the sample

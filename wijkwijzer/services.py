@@ -317,6 +317,7 @@ class Services:
     def close(self) -> None:
         """Stop the watcher and release the index."""
         self._stop.set()
+        self.semantic.close()  # else the embedding thread runs on, inside PyTorch, while the process exits
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         if self._semantic_thread is not None:

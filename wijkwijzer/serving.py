@@ -58,11 +58,12 @@ def _plain_address(address: str) -> str:
 def exit_without_teardown_if_busy() -> None:
     """End a worker at once when a background thread is still running after the services closed.
 
-    The passage embedder checks for the stop only between runs, and a run may take minutes. Interpreter
-    teardown would then run PyTorch's static destructors while that thread is inside PyTorch, which aborts the
-    worker ("terminate called without an active exception", SIGABRT). Everything worth keeping is written by
-    then (vectors are stored per batch, SQLite and the index are closed), so the worker ends with os._exit(0)
-    after flushing its output; without busy threads it exits the normal way.
+    Closing the services stops the passage embedder after its current batch (a few seconds); should a thread
+    still be busy after that (a batch on a slow machine, a query being embedded), interpreter teardown would
+    run PyTorch's static destructors while that thread is inside PyTorch, which aborts the worker ("terminate
+    called without an active exception", SIGABRT). Everything worth keeping is written by then (vectors are
+    stored per batch, SQLite and the index are closed), so the worker ends with os._exit(0) after flushing its
+    output; without busy threads it exits the normal way.
     """
     busy = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
     if not busy:

@@ -133,6 +133,7 @@ class SemanticIndex:
         self.clock = clock
         self.failed_attempts = 0
         self._retry_at: float | None = None  # clock time of the next attempt after a failure
+        self._closing = threading.Event()
         self._passages: list[Passage] = []
         self._matrix = np.zeros((0, 1), dtype=np.float32)
         self._rows: list[int] = []  # passage index of each matrix row
@@ -201,6 +202,8 @@ class SemanticIndex:
             if missing and not embed:
                 return
             for start in range(0, len(missing), EMBED_BATCH):
+                if self._closing.is_set():
+                    return  # the process is stopping: what was embedded is stored, the rest waits for a next run
                 batch = missing[start:start + EMBED_BATCH]
                 vectors = self.embedder.embed([p.text for p in batch], "passage")
                 self.cache.put(model_id, {p.hash: v for p, v in zip(batch, vectors, strict=True)})
@@ -226,6 +229,10 @@ class SemanticIndex:
             if self._retry_at is not None:
                 log.info("semantische index weer bijgewerkt na %d mislukte pogingen", self.failed_attempts)
             self.error, self.failed_attempts, self._retry_at = None, 0, None
+
+    def close(self) -> None:
+        """Stop a running update after its current batch (embedding all passages may take an hour)."""
+        self._closing.set()
 
     def _install(self, passages: list[Passage], vectors: dict[str, np.ndarray]) -> None:
         rows = [i for i, p in enumerate(passages) if p.hash in vectors]

@@ -53,7 +53,7 @@ def login():
     error = None
     if request.method == "POST":
         account = services().accounts.check(request.form.get("username", "").strip(),
-                                                 request.form.get("password", ""))
+                                            request.form.get("password", ""))
         if account:
             session.clear()
             session["user"] = account
