@@ -1,7 +1,3 @@
 """Storage: the only package that speaks SQL. `db` holds the connection and the transaction helper, `schema`
 the numbered schema steps; one module per table group (requests, accounts, audit, vectors, runs), and the
 writer lease among server processes (`lease`)."""
-
-from wijkwijzer.storage.db import Store, now
-
-__all__ = ["Store", "now"]

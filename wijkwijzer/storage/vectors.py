@@ -44,17 +44,6 @@ class VectorCache:
             db.conn.executemany("INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)",
                                 rows)
 
-    def forget(self, model_prefix: str, keys: Iterable[str]) -> int:
-        """Remove the vectors of these keys for every model id starting with `model_prefix` (an erased text)."""
-        keys = list(dict.fromkeys(keys))
-        if not keys:
-            return 0
-        marks = ",".join("?" * len(keys))
-        with self.store.transaction() as db:
-            cursor = db.execute(f"DELETE FROM embeddings WHERE substr(model, 1, ?) = ? AND hash IN ({marks})",
-                                [len(model_prefix), model_prefix, *keys])
-        return cursor.rowcount
-
     def fetch(self, model: str, texts: Mapping[str, str], embed: Embed, batch_size: int | None = None,
               on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
         """Vectors for every key of `texts` (key -> text): stored ones as they are, the rest embedded by `embed`
