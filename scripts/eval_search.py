@@ -58,13 +58,14 @@ def ranker(svc: Services, mode: str, ratio: float | None):
 
 
 def searcher(svc: Services, mode: str):
-    """query text -> Answer (first ten slugs, every returned slug, total), failing loudly if another mode ran."""
+    """query text -> Answer (first ten slugs, every returned slug, total); fails loudly when semantic search
+    stopped working (a quoted or operator query keeps its keyword ranking in hybrid mode, by design)."""
     everything = max(10, svc.index.count())
 
     def search(text: str) -> Answer:
         response = svc.search(SearchRequest(text=text, per_page=everything), mode=mode)
-        if response.mode != mode and (response.total or mode == "keyword"):
-            raise SystemExit(f"asked for {mode}, {response.mode} ran for {text!r}")
+        if response.mode != mode and not svc.semantic.ready:
+            raise SystemExit(f"asked for {mode}, {response.mode} ran for {text!r}: {svc.semantic.status().error}")
         slugs = [hit.slug for hit in response.hits]
         return Answer(slugs[:10], slugs, response.total)
     return search

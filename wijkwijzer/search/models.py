@@ -72,6 +72,7 @@ class SearchResponse:
     searched: str | None = None  # the text that was searched (the correction, when corrected_from is set)
     notices: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)  # matches from each side (keyword, semantic)
+    sort: str = "relevance"  # the order the hits are in: "date" when asked, and for a search without text
 
     @property
     def pages(self) -> int:
