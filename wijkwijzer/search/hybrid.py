@@ -98,7 +98,8 @@ class HybridSearch:
                 corrected_from, text, suggestion = text, suggestion, None
         else:
             match = self.index.match(snap, text)
-        match = keyword_evidence(match, self.keyword_floor(snap))
+        if request.strict:
+            match = keyword_evidence(match, self.keyword_floor(snap))
         sources = {"keyword": int(match.matched.sum()), "semantic": 0}
         semantic = _result(future)  # computed meanwhile; None when the model failed or found nothing
         passages: Mapping[int, str] = {}
