@@ -204,3 +204,48 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     assert "Gekoppeld aan" in page.content()
     page.goto(f"{site}/coordinator/dashboard")
     check(page, "dashboard")
+
+
+def test_phone_width_reaches_the_filters_by_keyboard(browser, site):
+    context = browser.new_context(bypass_csp=True, locale="nl-NL", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(f"{site}/zoeken?q=schulden")
+        check(page, "zoeken-390")
+        link = page.get_by_role("link", name="Filters", exact=True)
+        assert link.is_visible()
+        # By keyboard only: tab from the search button to the "Filters" link, before any result.
+        page.get_by_role("button", name="Zoeken").focus()
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent.trim()") == "Filters":
+                break
+        else:
+            raise AssertionError("the Filters link is not reachable by Tab before the results")
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "filters"
+        box = page.locator("#filters").bounding_box()
+        assert -5 < box["y"] < 844, "the page did not scroll to the filters"
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.closest('#filters') !== null")
+        assert focused, "Tab after the jump should land on the first filter"
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"&[a-z_]+="))
+        assert page.locator(".active-filters a").count() == 1
+        check(page, "zoeken-390-gefilterd")
+    finally:
+        context.close()
+
+
+def test_desktop_hides_the_filters_link_and_an_empty_search_passes_axe(page, site):
+    page.goto(f"{site}/zoeken?q=schulden")
+    assert not page.get_by_role("link", name="Filters", exact=True).is_visible()  # the panel is beside the list
+    page.goto(f"{site}/zoeken?q=xqzvbn")
+    assert "Geen resultaten voor ‘xqzvbn’" in page.locator(".result-count").inner_text()
+    check(page, "zoeken-leeg")
+    page.get_by_role("link", name="Stel uw vraag aan de vraagbaak").click()
+    page.wait_for_url(re.compile(r"/hulpvraag\?"))
+    assert page.get_by_label("Uw vraag").input_value() == "xqzvbn"
+    page.goto(f"{site}/zoeken?limit=2&page=30")
+    assert "Pagina 30 bestaat niet" in page.content()
+    check(page, "zoeken-voorbij-het-einde")

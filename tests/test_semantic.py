@@ -10,7 +10,7 @@ from tests.test_helpdesk import login
 from wijkwijzer import create_app
 from wijkwijzer.search.embedders import HashingEmbedder, SentenceTransformerEmbedder
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import RETRY_FIRST, RETRY_MAX, retry_delay, split_passages
+from wijkwijzer.search.semantic import RETRY_FIRST, RETRY_MAX, SemanticScores, retry_delay, split_passages
 from wijkwijzer.services import Services
 
 
@@ -166,8 +166,10 @@ def test_weak_keyword_matches_do_not_outrank_meaning(tmp_path, content_dir):
     write_case(content_dir, "a/twee.md", "title: Zwerfvuil", "Zwerfvuil opruimen met bewoners. " * 20)
     write_case(content_dir, "a/drie.md", "title: Buurthuis", "Een buurthuis voor de hele buurt. " * 20)
     svc = semantic_services(tmp_path, content_dir, HashingEmbedder())
-    svc.semantic.search = lambda text, limit=100: {"a/twee": (0.9, "Zwerfvuil. Zwerfvuil opruimen"),
-                                                   "a/een": (0.5, "Buurtfeest"), "a/drie": (0.4, "Buurthuis")}
+    cosine = np.array([0.9, 0.5, 0.4], dtype=np.float32)
+    svc.semantic.scores = lambda text: SemanticScores(
+        ["a/twee", "a/een", "a/drie"], cosine, cosine * 10, np.array([True, False, False]), cosine,
+        np.array([0, 1, 2, 3]), ["Zwerfvuil. Zwerfvuil opruimen", "Buurtfeest", "Buurthuis"])
     response = svc.search(SearchRequest(text="troep in de buurt", semantic_ratio=0.4), mode="hybrid")
     assert response.hits[0].slug == "a/twee"
     svc.close()
@@ -281,7 +283,8 @@ def test_closing_stops_a_long_embedding_run_after_its_batch(tmp_path, sample_con
             self.started = threading.Event()
 
         def embed(self, texts, kind):
-            self.started.set()
+            if kind == "passage":  # the relevance floor's calibration queries come first
+                self.started.set()
             threading.Event().wait(0.2)  # a batch takes a while, as on a CPU
             return super().embed(texts, kind)
 

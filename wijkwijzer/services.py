@@ -134,7 +134,7 @@ class Services:
         Raises expertise.BadRequest (naming the field) for a municipality or theme we do not know.
         """
         result = self.pool.match(request, limit=limit)
-        cases = self.search(SearchRequest(text=request.text, per_page=3)).hits
+        cases = self.search(SearchRequest(text=request.text, per_page=3, strict=False)).hits
         return match_answer(result, cases)
 
     def submit_request(self, form: dict, today: dt.date | None = None) -> tuple[FormResult, str | None]:
@@ -173,7 +173,7 @@ class Services:
         for own in self.requests.assignments(request_id):
             booked[own["member_id"]] = booked.get(own["member_id"], 0.0) - own["hours_per_week"]
         result = self.pool.match(request, booked=booked, limit=limit, today=today)
-        cases = self.search(SearchRequest(text=request.text, per_page=3)).hits
+        cases = self.search(SearchRequest(text=request.text, per_page=3, strict=False)).hits
         return match_answer(result, cases)
 
     def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -280,14 +280,14 @@ class FulltextIndex:
         return Match(matched, None, body, query)
 
     def page(self, snap: Snapshot, request: SearchRequest, match: Match, *, text: str, mode: str = "keyword",
-             passages: dict[int, str] | None = None, suggestion: str | None = None,
+             passages: Mapping[int, str] | None = None, suggestion: str | None = None,
              corrected_from: str | None = None, sources: dict[str, int] | None = None) -> SearchResponse:
         """Disjunctive facet counts and the requested page of highlighted hits for `match`.
 
         `text` is what was searched (after any correction); `passages` the best passage of documents found by
         meaning, shown in "semantic" `mode`; the other arguments are passed on to the response.
         """
-        passages = passages or {}
+        passages = {} if passages is None else passages
         facets, allowed = facet_counts(snap, match.matched, request.filters, self.taxonomy)
         by_date = request.sort == "date" or not text
         start = (request.page - 1) * request.per_page
@@ -309,6 +309,7 @@ class FulltextIndex:
         return SearchResponse(
             request=request, total=int(allowed.sum()), hits=hits, facets=facets, mode=mode, suggestion=suggestion,
             corrected_from=corrected_from, sources=sources or {"keyword": 0, "semantic": 0}, searched=text,
+            sort="date" if by_date else "relevance",
         )
 
     def more_like(self, slug: str, limit: int = 5) -> list[dict]:

@@ -1,6 +1,10 @@
 """Hybrid search: the modes, the fallback to keyword search, the query embedding beside the keyword match, typo
 correction for both sides, the fusion of both rankings, and the answer cache.
 
+Semantic and hybrid answers hold only documents with evidence of relevance: a keyword match, or a semantic score
+above the relevance floor (`search.floor`). Every other document still has a cosine, but is not an answer: the
+total, the facet counts and the pages count the admitted documents only, so a query nothing answers finds nothing.
+
 `HybridSearch` is built by the composition root (services.py) over one full-text index and one semantic index;
 the web and the CLI reach it through `Services.search`, `Services.related` and `Services.newest`.
 """
@@ -10,22 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
+from wijkwijzer.search import floor
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.query import Match, clean, plain_groups
 from wijkwijzer.search.ranking import Snapshot
-from wijkwijzer.search.semantic import SemanticIndex
+from wijkwijzer.search.semantic import SemanticIndex, SemanticScores
 from wijkwijzer.search.spelling import Spelling
 
 log = logging.getLogger(__name__)
 MODES = ("keyword", "semantic", "hybrid")
 CACHE_SIZE = 512  # answers kept per process (the cache empties when the index changes)
-
-SemanticHits = dict[str, tuple[float, str]]  # slug -> (best passage cosine, that passage)
 
 
 class UnknownMode(ValueError):
@@ -44,6 +49,8 @@ class HybridSearch:
         self._cache: OrderedDict[tuple, SearchResponse] = OrderedDict()
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._floor_lock = threading.Lock()
+        self._keyword_floor: tuple[object, float] | None = None  # (index generation, floor)
 
     def default_mode(self) -> str:
         """Hybrid once the semantic index is ready, keyword before that."""
@@ -78,7 +85,7 @@ class HybridSearch:
         future = None
         if mode != "keyword" and semantic_ready and request.text.strip():
             # The query is embedded in a worker thread while the keyword side matches (torch releases the GIL).
-            future = self._workers().submit(self._semantic_hits, request.text, 100 if mode == "hybrid" else 50)
+            future = self._workers().submit(self._semantic_scores, request.text)
         snap = self.index.snapshot()
         text = clean(request.text)
         suggestion = self.spelling.suggest(text) if text else None
@@ -91,22 +98,40 @@ class HybridSearch:
                 corrected_from, text, suggestion = text, suggestion, None
         else:
             match = self.index.match(snap, text)
+        if request.strict:
+            match = keyword_evidence(match, self.keyword_floor(snap))
         sources = {"keyword": int(match.matched.sum()), "semantic": 0}
         semantic = _result(future)  # computed meanwhile; None when the model failed or found nothing
-        passages: dict[int, str] = {}
+        passages: Mapping[int, str] = {}
         ran = "keyword"
-        # A query with operators keeps its keyword ranking in hybrid mode: whoever types them wants them.
+        # A query with operators keeps its keyword ranking in hybrid mode, and its keyword matches in semantic mode
+        # (ranked by meaning there): whoever types quotes or operators wants them.
         if semantic and text and (mode == "semantic" or match.scores is not None):
             ratio = self.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
-            match, passages = fuse(snap, match, semantic, ratio, mode)
-            sources["semantic"] = len(passages)
+            if match.scores is None:
+                semantic = replace(semantic, admitted=np.zeros_like(semantic.admitted))
+            match, passages, admitted = fuse(snap, match, semantic, ratio, mode)
+            sources["semantic"] = admitted
             ran = mode
         return self.index.page(snap, request, match, text=text, mode=ran, passages=passages, suggestion=suggestion,
                                corrected_from=corrected_from, sources=sources)
 
-    def _semantic_hits(self, text: str, limit: int) -> SemanticHits:
+    def keyword_floor(self, snap: Snapshot) -> float:
+        """The keyword floor of this index generation, from the calibration queries (see search.floor); computed
+        once per generation, by one thread while the others wait."""
+        with self._floor_lock:
+            if self._keyword_floor is None or self._keyword_floor[0] != snap.generation:
+                coverages = []
+                for query in floor.calibration_queries():
+                    match = self.index.match(snap, clean(query))
+                    found = match.coverage[match.matched] if match.coverage is not None else np.zeros(0)
+                    coverages.append(float(found.max()) if found.size else 0.0)
+                self._keyword_floor = (snap.generation, floor.keyword_floor(coverages))
+            return self._keyword_floor[1]
+
+    def _semantic_scores(self, text: str) -> SemanticScores | None:
         # A typo the keyword side corrects would also throw the embedding off: embed the correction.
-        return self.semantic.search(self.spelling.correct(text) or text, limit=limit)
+        return self.semantic.scores(self.spelling.correct(text) or text)
 
     def _workers(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -139,31 +164,65 @@ class HybridSearch:
             executor.shutdown(wait=True)
 
 
-def _result(future: Future | None) -> SemanticHits | None:
+def keyword_evidence(match: Match, share: float) -> Match:
+    """The match without documents that hold less than `share` of the query (rarity-weighed words, see
+    floor.keyword_floor). Matches without coverage (quotes, operators: Whoosh decides) are kept as they are."""
+    if match.coverage is None or match.scores is None:
+        return match
+    return replace(match, matched=match.matched & (match.coverage > share))
+
+
+def _result(future: Future | None) -> SemanticScores | None:
     if future is None:
         return None
     try:
-        return future.result() or None
+        return future.result()
     except Exception:
         log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
         return None
 
 
-def fuse(snap: Snapshot, match: Match, semantic: SemanticHits, ratio: float, mode: str) -> tuple[Match, dict[int, str]]:
+class BestPassages(Mapping[int, str]):
+    """docnum -> the best passage of a document with evidence, looked up only for the hits on the page shown."""
+
+    def __init__(self, semantic: SemanticScores, docnums: np.ndarray, evidence: np.ndarray) -> None:
+        self._semantic, self._evidence = semantic, evidence
+        self._index = {int(d): i for i, d in enumerate(docnums) if d >= 0}
+
+    def __getitem__(self, docnum: int) -> str:
+        if docnum not in self._index or not self._evidence[docnum]:
+            raise KeyError(docnum)
+        return self._semantic.passage(self._index[docnum])
+
+    def __iter__(self) -> Iterator[int]:
+        return (d for d in self._index if self._evidence[d])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def fuse(snap: Snapshot, match: Match, semantic: SemanticScores, ratio: float,
+         mode: str) -> tuple[Match, Mapping[int, str], int]:
     """Semantic scores on their own ("semantic"), or fused with the keyword scores ("hybrid": `ratio` of semantic
-    to keyword, both scaled to 0-1 first). Also returns the best passage per document found by meaning."""
+    to keyword, both scaled to 0-1 first), over the documents with evidence: a keyword match or a semantic score
+    above the floor. Also returns the best passage of each of those documents and how many the floor admitted."""
+    docnums = np.fromiter((snap.docnums.get(slug, -1) for slug in semantic.slugs), dtype=np.int64,
+                          count=len(semantic.slugs))
+    known = docnums >= 0
     sem = np.zeros(snap.size, dtype=np.float32)
     found = np.zeros(snap.size, dtype=bool)
-    passages: dict[int, str] = {}
-    for slug, (score, passage) in semantic.items():
-        docnum = snap.docnums.get(slug)
-        if docnum is not None:
-            sem[docnum], found[docnum], passages[docnum] = score, True, passage
-    if found.any():
-        low, high = float(sem[found].min()), float(sem[found].max())
-        sem[found] = (sem[found] - low) / (high - low) if high > low else 1.0
+    sem[docnums[known]] = semantic.cosine[known]
+    found[docnums[known & semantic.admitted]] = True
+    scored = np.zeros(snap.size, dtype=bool)
+    scored[docnums[known]] = True
+    if scored.any():
+        # Scaled over the whole collection, so a document's place does not depend on which others clear the floor.
+        low, high = float(sem[scored].min()), float(sem[scored].max())
+        sem[scored] = (sem[scored] - low) / (high - low) if high > low else 1.0
+    evidence = match.matched | found
+    passages = BestPassages(semantic, docnums, evidence)
     if mode == "semantic":
-        return Match(found, sem, match.body_terms, match.query), passages
+        return Match(evidence, sem, match.body_terms, match.query), passages, int(found.sum())
     keyword = match.scores if match.scores is not None else np.zeros(snap.size, dtype=np.float32)
     top = float(keyword.max()) if keyword.size else 0.0
     scaled = keyword / top if top > 0 else keyword
@@ -172,4 +231,4 @@ def fuse(snap: Snapshot, match: Match, semantic: SemanticHits, ratio: float, mod
         # phrased in other words; coverage keeps such weak matches from pushing the meaning-based ones down.
         scaled = scaled * match.coverage
     fused = ((1 - ratio) * scaled + ratio * sem).astype(np.float32)
-    return Match(match.matched | found, fused, match.body_terms, match.query), passages
+    return Match(evidence, fused, match.body_terms, match.query), passages, int(found.sum())

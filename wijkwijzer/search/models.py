@@ -19,11 +19,14 @@ class SearchRequest:
     page: int = 1
     per_page: int = 10
     semantic_ratio: float | None = None  # hybrid balance for this request; None: the configured default
+    # True: only documents with evidence of relevance (search.floor). False keeps every keyword match: for the
+    # case studies suggested beside a help request, whose long text no document covers most of.
+    strict: bool = True
 
     def cache_key(self) -> tuple:
         """A hashable key for result caches."""
         filters = tuple(sorted((k, tuple(sorted(v))) for k, v in self.filters.items() if v))
-        return (self.text, filters, self.sort, self.page, self.per_page, self.semantic_ratio)
+        return (self.text, filters, self.sort, self.page, self.per_page, self.semantic_ratio, self.strict)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class SearchResponse:
     searched: str | None = None  # the text that was searched (the correction, when corrected_from is set)
     notices: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)  # matches from each side (keyword, semantic)
+    sort: str = "relevance"  # the order the hits are in: "date" when asked, and for a search without text
 
     @property
     def pages(self) -> int:

@@ -4,6 +4,9 @@ Vectors live in SQLite keyed by (model id, passage hash): an unchanged passage i
 model change re-embeds everything. Embedding runs in a background thread; until it is done, `status()` says
 how far it is and searches fall back to keyword search. A failed update is tried again after a pause that
 doubles with every failure in a row (RETRY_FIRST up to RETRY_MAX); `status()` says when.
+
+A query is scored against every document (its best passage); `search.floor` decides which of those scores are
+evidence of relevance, calibrated per model and recomputed for the collection whenever it changes.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from wijkwijzer.search import floor as relevance
 from wijkwijzer.search.embedders import Embedder
 from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.markup import markdown_to_text
@@ -101,6 +105,24 @@ def retry_delay(failures: int) -> float:
     return min(RETRY_MAX, RETRY_FIRST * 2 ** min(max(failures - 1, 0), 32))
 
 
+@dataclass(frozen=True)
+class SemanticScores:
+    """One query against every document of the semantic index: best-passage cosine, evidence, and the floor."""
+
+    slugs: list[str]  # the documents, in index order
+    cosine: np.ndarray  # best passage cosine per document
+    evidence: np.ndarray  # standard deviations above what unrelated queries score on the document
+    admitted: np.ndarray  # bool: evidence above the floor
+    _sims: np.ndarray  # cosine per passage row
+    _starts: np.ndarray  # first row of each document, and the end
+    _texts: list[str]  # passage text per row
+
+    def passage(self, i: int) -> str:
+        """The text of document i's best passage."""
+        start, end = int(self._starts[i]), int(self._starts[i + 1])
+        return self._texts[start + int(np.argmax(self._sims[start:end]))]
+
+
 @dataclass
 class SemanticStatus:
     """What `/api/v1/status` reports about semantic search."""
@@ -113,12 +135,13 @@ class SemanticStatus:
     error: str | None = None
     failed_attempts: int = 0  # failed updates in a row; 0 once one succeeds
     retry_at: str | None = None  # when the next attempt is due (UTC, ISO 8601), while `error` is a failure
+    floor: float | None = None  # the relevance floor in standard deviations (see search.floor), once calibrated
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
         return {"enabled": self.enabled, "ready": self.ready, "model": self.model, "passages": self.passages,
                 "pending": self.pending, "error": self.error, "failed_attempts": self.failed_attempts,
-                "retry_at": self.retry_at}
+                "retry_at": self.retry_at, "floor": self.floor}
 
 
 class SemanticIndex:
@@ -143,6 +166,11 @@ class SemanticIndex:
         self._generation: object = None
         self._split: tuple[object, list[Passage]] | None = None
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._null: np.ndarray | None = None  # the model's calibration query vectors (search.floor)
+        self._slugs: list[str] = []  # documents of the matrix rows, in order
+        self._starts = np.zeros(1, dtype=np.int64)  # first row of each document, and the end
+        self._texts: list[str] = []  # passage text per row
+        self._floors: dict[str, relevance.Floor] = {}  # per language of the query
 
     @property
     def configured(self) -> bool:
@@ -165,6 +193,7 @@ class SemanticIndex:
                 enabled=self.enabled, ready=self.enabled and self._ready,
                 model=self.embedder.model_id if self.embedder else "", passages=len(self._passages),
                 pending=self._pending, error=self.error, failed_attempts=self.failed_attempts, retry_at=retry_at,
+                floor=_threshold(self._floors.get("nl")),
             )
 
     def update(self, generation: object, cases: list[dict] | Callable[[], list[dict]],
@@ -193,6 +222,8 @@ class SemanticIndex:
             self._split = (generation, passages)
         model_id = self.embedder.model_id
         try:
+            if self._null is None:
+                self._null = relevance.null_vectors(self.embedder)  # stored with the model; else embedded now
             known = self.cache.get(model_id, [p.hash for p in passages])
             missing = list({p.hash: p for p in passages if p.hash not in known}.values())
             with self._lock:
@@ -240,30 +271,55 @@ class SemanticIndex:
         self._rows = rows
         self._matrix = (np.stack([vectors[passages[i].hash] for i in rows]).astype(np.float32) if rows
                         else np.zeros((0, 1), dtype=np.float32))
+        # A document's passages are consecutive: each document is a run of rows.
+        slugs = [passages[i].slug for i in rows]
+        starts = [i for i in range(len(slugs)) if i == 0 or slugs[i] != slugs[i - 1]]
+        self._slugs = [slugs[i] for i in starts]
+        self._starts = np.array([*starts, len(slugs)], dtype=np.int64)
+        self._texts = [passages[i].text for i in rows]
+        self._floors = {}
+        if self._null is not None and rows:
+            # What each unrelated calibration query scores on each document, as a real query is scored.
+            null = self._best_per_document(self._null @ self._matrix.T, self._starts)
+            self._floors = relevance.fit_per_language(null)
 
     @property
     def ready(self) -> bool:
         """True once every current passage has a vector."""
         return self.enabled and self._ready
 
-    def search(self, query: str, limit: int = 100) -> dict[str, tuple[float, str]]:
-        """slug -> (best passage cosine, that passage) for the `limit` most similar case studies."""
+    @staticmethod
+    def _best_per_document(sims: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The best passage score of each document (along the last axis of `sims`)."""
+        return np.maximum.reduceat(sims, starts[:-1], axis=-1)
+
+    def scores(self, query: str) -> SemanticScores | None:
+        """The query against every document: cosine of the best passage, evidence and what clears the floor.
+        None when the index is not ready, the query is empty or there is nothing to score."""
         if not self.ready or not query.strip():
-            return {}
+            return None
         vector = self.query_vector(query)
         with self._lock:
-            matrix, rows, passages = self._matrix, self._rows, self._passages
-        if not len(rows):
-            return {}
+            matrix, slugs, starts, texts, floors = self._matrix, self._slugs, self._starts, self._texts, self._floors
+        floor = floors.get(relevance.query_language(query)) or floors.get("nl")
+        if not slugs:
+            return None
         sims = matrix @ vector
-        best: dict[str, tuple[float, str]] = {}
-        for row in _ranked_rows(sims, limit):
-            passage = passages[rows[row]]
-            if passage.slug not in best:
-                best[passage.slug] = (float(sims[row]), passage.text)
-                if len(best) >= limit:
-                    break
-        return best
+        cosine = self._best_per_document(sims, starts)
+        if floor is None or len(floor.mean) != len(cosine):
+            evidence, admitted = np.zeros_like(cosine), np.zeros(len(cosine), dtype=bool)
+        else:
+            evidence, admitted = floor.evidence(cosine), floor.admits(cosine)
+        return SemanticScores(slugs, cosine, evidence, admitted, sims, starts, texts)
+
+    def search(self, query: str, limit: int = 100) -> dict[str, tuple[float, str]]:
+        """slug -> (best passage cosine, that passage) for at most `limit` documents that clear the floor, best
+        first."""
+        found = self.scores(query)
+        if found is None:
+            return {}
+        order = [i for i in np.argsort(-found.cosine) if found.admitted[i]][:limit]
+        return {found.slugs[i]: (float(found.cosine[i]), found.passage(i)) for i in order}
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, remembered for the latest 1,024 queries (page 2 or another filter on the same
@@ -302,14 +358,5 @@ class SemanticIndex:
         return list(best.items())
 
 
-def _ranked_rows(sims: np.ndarray, limit: int) -> Iterator[int]:
-    """Row numbers by falling similarity, lazily: first a partial sort of the best rows (enough for `limit`
-    documents of up to ~20 passages each), the rest only if the caller reads that far."""
-    wanted = min(len(sims), limit * 20)
-    if wanted == len(sims):
-        yield from np.argsort(-sims)
-        return
-    top = np.argpartition(-sims, wanted - 1)[:wanted]
-    yield from top[np.argsort(-sims[top])]
-    rest = np.setdiff1d(np.arange(len(sims)), top, assume_unique=True)
-    yield from rest[np.argsort(-sims[rest])]
+def _threshold(floor: relevance.Floor | None) -> float | None:
+    return round(floor.threshold, 3) if floor is not None and np.isfinite(floor.threshold) else None

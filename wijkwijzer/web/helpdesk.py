@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from wijkwijzer.domain.helprequests import KIND_LABELS, STATUSES
+from wijkwijzer.domain.helprequests import KIND_LABELS, MAX_QUESTION, STATUSES
 from wijkwijzer.web.params import services
 
 bp = Blueprint("helpdesk", __name__)
@@ -22,13 +22,21 @@ def form():
     """Ask the programme for help: a short form, nothing beyond what matching and a reply need."""
     svc = services()
     if request.method == "GET":
-        return render_template("hulpvraag.html", values={"kind": "weet ik niet"}, errors={}, **_form_context(svc))
+        return render_template("hulpvraag.html", values=prefill(request.args), errors={}, **_form_context(svc))
     values = {key: request.form.get(key, "") for key in request.form if key != "csrf_token"}
     values["themes"] = request.form.getlist("themes")
     result, token = svc.submit_request(values)
     if token is None:
         return render_template("hulpvraag.html", values=values, errors=result.errors, **_form_context(svc)), 422
     return redirect(url_for("helpdesk.status", token=token, nieuw=1), code=303)
+
+
+def prefill(args) -> dict:
+    """Start values from the link that led here: `question` (a search, a case page) and `kind` (e.g. vraagbaak).
+    Nothing is stored until the form is sent; an unknown kind falls back to "weet ik niet"."""
+    kind = args.get("kind", "")
+    return {"kind": kind if kind in KIND_LABELS else "weet ik niet",
+            "question": " ".join(args.get("question", "").split())[:MAX_QUESTION]}
 
 
 @bp.get("/hulpvraag/status/<token>")
