@@ -1,4 +1,5 @@
-"""Search quality per mode and query type on the dev set: nDCG@10, recall@10, MRR.
+"""Search quality per mode and query type on the dev set: nDCG@10, recall@10, MRR; the share of "expect
+nothing" queries that return nothing; precision, recall and F1 of the sets phrase queries return.
 
 Run through `scripts/eval_search [--ratios 0.3 0.5 0.7] [--precision int8]`. The sample content is indexed into
 <data dir>/eval (vectors are cached there, so a second run takes seconds).
@@ -12,11 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from wijkwijzer.config import Settings
-from wijkwijzer.search.evaluation import Scores, evaluate, load_dev_set
+from wijkwijzer.search.evaluation import Answer, Behaviour, evaluate, judge, load_dev_set
 from wijkwijzer.search.hybrid import MODES
 from wijkwijzer.search.model_build import build_e5_small
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.services import Services, make_embedder
+from wijkwijzer.text.markup import markdown_to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,14 +57,41 @@ def ranker(svc: Services, mode: str, ratio: float | None):
     return rank
 
 
-def table(results: dict[str, dict[str, Scores]]) -> None:
-    kinds = ["all", *sorted({k for scores in results.values() for k in scores} - {"all"})]
+def searcher(svc: Services, mode: str):
+    """query text -> Answer (first ten slugs, every returned slug, total), failing loudly if another mode ran."""
+    everything = max(10, svc.index.count())
+
+    def search(text: str) -> Answer:
+        response = svc.search(SearchRequest(text=text, per_page=everything), mode=mode)
+        if response.mode != mode and (response.total or mode == "keyword"):
+            raise SystemExit(f"asked for {mode}, {response.mode} ran for {text!r}")
+        slugs = [hit.slug for hit in response.hits]
+        return Answer(slugs[:10], slugs, response.total)
+    return search
+
+
+def texts(svc: Services) -> dict[str, str]:
+    """slug -> title, summary and body as plain text (what a phrase is looked for in)."""
+    return {case["slug"]: "\n".join([case["title"], case["summary"], markdown_to_text(case["body"])])
+            for case in svc.index.all_cases()}
+
+
+def table(results: dict[str, Behaviour]) -> None:
+    kinds = ["all", *sorted({k for b in results.values() for k in b.ranking} - {"all"})]
     print(f"{'mode':<16}{'queries':<10}{'n':>3}  {'nDCG@10':>8} {'recall@10':>10} {'MRR':>7}")
-    for label, scores in results.items():
+    for label, behaviour in results.items():
         for kind in kinds:
-            s = scores[kind]
-            print(f"{label:<16}{kind:<10}{s.n:>3}  {s.ndcg:8.3f} {s.recall:10.3f} {s.mrr:7.3f}")
+            s = behaviour.ranking.get(kind)
+            if s is not None:
+                print(f"{label:<16}{kind:<10}{s.n:>3}  {s.ndcg:8.3f} {s.recall:10.3f} {s.mrr:7.3f}")
         print()
+    print(f"{'mode':<16}{'nothing found':>22}  {'phrase precision':>17} {'recall':>7} {'F1':>6}")
+    for label, b in results.items():
+        nothing = f"{b.nothing:.3f} of {b.nothing_n:>2} queries" if b.nothing is not None else "-"
+        phrase = (f"{b.phrases.precision:17.3f} {b.phrases.recall:7.3f} {b.phrases.f1:6.3f}  ({b.phrases.n} queries)"
+                  if b.phrases else f"{'-':>17}")
+        print(f"{label:<16}{nothing:>22}  {phrase}")
+    print()
 
 
 def main() -> None:
@@ -84,7 +113,8 @@ def main() -> None:
     svc = eval_services(settings, args.content)
     print(f"{len(queries)} queries, {svc.index.count()} documents, model {svc.semantic.status().model}, "
           f"hybrid semantic ratio {settings.semantic_ratio}\n")
-    table({mode: evaluate(queries, ranker(svc, mode, None)) for mode in MODES})
+    documents = texts(svc)
+    table({mode: judge(queries, searcher(svc, mode), documents) for mode in MODES})
     if args.ratios:
         print("hybrid by semantic ratio:  ratio  nDCG@10  recall@10  MRR")
         for ratio in args.ratios:

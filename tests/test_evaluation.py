@@ -6,7 +6,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE_CONTENT
-from wijkwijzer.search.evaluation import evaluate, load_dev_set, ndcg, recall, reciprocal_rank
+from wijkwijzer.search.evaluation import (
+    Answer,
+    containing,
+    evaluate,
+    judge,
+    load_dev_set,
+    ndcg,
+    phrase_of,
+    recall,
+    reciprocal_rank,
+    set_scores,
+)
 
 DEV_SET = Path(__file__).parent / "eval" / "search_dev.yml"
 
@@ -32,7 +43,8 @@ def test_evaluate_groups_by_query_type():
     queries = load_dev_set(DEV_SET)
     perfect = {q.query: sorted(q.relevant, key=q.relevant.get, reverse=True) for q in queries}
     scores = evaluate(queries, lambda text: perfect[text])
-    assert scores["all"].ndcg == pytest.approx(1.0) and scores["all"].n == len(queries)
+    judged = [q for q in queries if q.relevant]
+    assert scores["all"].ndcg == pytest.approx(1.0) and scores["all"].n == len(judged)
     assert {"keyword", "question", "synonym", "typo"} <= set(scores)
 
 
@@ -41,7 +53,8 @@ def test_dev_set_is_large_enough_and_points_at_real_case_studies():
     assert len(queries) >= 30 and len({q.id for q in queries}) == len(queries)
     slugs = {str(p.relative_to(SAMPLE_CONTENT).with_suffix("")) for p in SAMPLE_CONTENT.rglob("*.md")}
     for q in queries:
-        assert q.relevant and set(q.relevant) <= slugs, q.id
+        assert (not q.relevant if q.expect == "nothing" else q.relevant), q.id
+        assert set(q.relevant) <= slugs, q.id
         assert all(1 <= grade <= 3 for grade in q.relevant.values()), q.id
 
 
@@ -50,3 +63,36 @@ def test_malformed_dev_set_names_the_query(tmp_path):
     path.write_text("queries:\n  - id: q1\n    type: keyword\n", encoding="utf-8")
     with pytest.raises(ValueError, match="query 1"):
         load_dev_set(path)
+
+
+def test_expect_nothing_must_not_list_documents(tmp_path):
+    path = tmp_path / "dev.yml"
+    path.write_text("queries:\n  - {id: n1, type: nonsense, query: xq, expect: nothing, relevant: {a: 1}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="expects nothing"):
+        load_dev_set(path)
+    path.write_text("queries:\n  - {id: n1, type: nonsense, query: xq, expect: niks, relevant: {}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="allowed: results, nothing"):
+        load_dev_set(path)
+
+
+def test_phrase_sets_and_the_nothing_share(tmp_path):
+    texts = {"a": "Preventie met gezag op school.", "b": "Preventie en gezag.", "c": "preventie,  met\ngezag!",
+             "d": "Nog meer preventie met gezagdragers."}
+    assert phrase_of('"preventie met gezag" school') == "preventie met gezag"
+    assert containing("preventie met gezag", texts) == {"a", "c"}  # whole words: not "gezagdragers"
+    assert set_scores({"a", "b"}, {"a", "c"}) == pytest.approx((0.5, 0.5, 0.5))
+    assert set_scores(set(), set()) == (1.0, 1.0, 1.0)
+    path = tmp_path / "dev.yml"
+    path.write_text(
+        "queries:\n"
+        "  - {id: p1, type: phrase, query: '\"preventie met gezag\"', relevant: {a: 3}}\n"
+        "  - {id: n1, type: nonsense, query: xqzvbn, expect: nothing, relevant: {}}\n"
+        "  - {id: n2, type: nonsense, query: blorf, expect: nothing, relevant: {}}\n", encoding="utf-8")
+    answers = {'"preventie met gezag"': Answer(["a", "b"], ["a", "b"], 2), "xqzvbn": Answer([], [], 0),
+               "blorf": Answer(["d"], ["d"], 1)}
+    behaviour = judge(load_dev_set(path), answers.__getitem__, texts)
+    assert behaviour.nothing == 0.5 and behaviour.nothing_n == 2
+    assert behaviour.phrases.precision == 0.5 and behaviour.phrases.recall == 0.5 and behaviour.phrases.n == 1
+    assert behaviour.ranking["phrase"].ndcg == pytest.approx(1.0) and "nonsense" not in behaviour.ranking
