@@ -16,7 +16,7 @@ import numpy as np
 
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
-from wijkwijzer.search.query import Match, clean, plain_groups
+from wijkwijzer.search.query import Match, clean, has_syntax
 from wijkwijzer.search.ranking import Snapshot
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.search.spelling import Spelling
@@ -78,24 +78,26 @@ class HybridSearch:
         future = None
         if mode != "keyword" and semantic_ready and request.text.strip():
             # The query is embedded in a worker thread while the keyword side matches (torch releases the GIL).
-            future = self._workers().submit(self._semantic_hits, request.text, 100 if mode == "hybrid" else 50)
+            future = self._workers().submit(self._semantic_hits, request, 100 if mode == "hybrid" else 50)
         snap = self.index.snapshot()
         text = clean(request.text)
-        suggestion = self.spelling.suggest(text) if text else None
+        suggestion = self.spelling.suggest(text) if text and not request.exact else None
         corrected_from = None
-        if suggestion and plain_groups(text) is not None:
-            # Words the index lacks cannot match anything; their corrections can. Without syntax in the query,
-            # searching the corrected text finds everything the typed text would, and more.
-            match = self.index.match(snap, suggestion)
-            if not self.index.match(snap, text).matched.any():
-                corrected_from, text, suggestion = text, suggestion, None
-        else:
-            match = self.index.match(snap, text)
+        if suggestion and not has_syntax(text):
+            # Only words that match nothing are corrected, so searching the correction loses nothing the typed
+            # text would find, also when its other words find documents; the answer says so and links to the
+            # text as typed (request.exact). With syntax the correction stays a suggestion.
+            corrected_from, text, suggestion = text, suggestion, None
+        match = self.index.match(snap, text)
         sources = {"keyword": int(match.matched.sum()), "semantic": 0}
         semantic = _result(future)  # computed meanwhile; None when the model failed or found nothing
+        if semantic and has_syntax(text):
+            # Quotes and operators hold in every mode: meaning ranks, the syntax decides what counts.
+            semantic = {slug: hit for slug, hit in semantic.items()
+                        if (d := snap.docnums.get(slug)) is not None and match.matched[d]} or None
         passages: dict[int, str] = {}
         ran = "keyword"
-        # A query with operators keeps its keyword ranking in hybrid mode: whoever types them wants them.
+        # Syntax queries have keyword scores too (search.fulltext), and the semantic side only their matches.
         if semantic and text and (mode == "semantic" or match.scores is not None):
             ratio = self.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
             match, passages = fuse(snap, match, semantic, ratio, mode)
@@ -104,9 +106,11 @@ class HybridSearch:
         return self.index.page(snap, request, match, text=text, mode=ran, passages=passages, suggestion=suggestion,
                                corrected_from=corrected_from, sources=sources)
 
-    def _semantic_hits(self, text: str, limit: int) -> SemanticHits:
-        # A typo the keyword side corrects would also throw the embedding off: embed the correction.
-        return self.semantic.search(self.spelling.correct(text) or text, limit=limit)
+    def _semantic_hits(self, request: SearchRequest, limit: int) -> SemanticHits:
+        # A typo the keyword side corrects would also throw the embedding off: embed the same correction.
+        text = clean(request.text)
+        corrected = None if request.exact or has_syntax(text) else self.spelling.suggest(text)
+        return self.semantic.search(corrected or request.text, limit=limit)
 
     def _workers(self) -> ThreadPoolExecutor:
         with self._lock:
