@@ -160,15 +160,18 @@ def _correction(searcher, reader, token: str) -> str | None:
             return None
         near = [form for form in forms if form in edits1(word)]
         return _as_typed(token, max(near, key=lambda f: (forms[f], f))) if near else None
-    best: tuple[int, str] | None = None
+    ranked = []
     for candidate in edits1(word):
         if candidate in DUTCH_STOPWORDS:
             continue  # never correct into a stop word
         df = _indexed(reader, stem(candidate))  # whole words: compound parts would not make a correction
-        if df and (best is None or (df, candidate) > best):
-            best = (df, candidate)
-    if best is not None:
-        return _as_typed(token, best[1])
+        if df:
+            ranked.append((df, candidate))
+    # The most frequent that is a word as written, in the word list or in the texts ("mett" shares its stem
+    # with "meten", but "mette" is no word).
+    for _, candidate in sorted(ranked, reverse=True)[:5]:
+        if candidate in dutch_lexicon() or candidate in surface_forms(searcher, stem(candidate)):
+            return _as_typed(token, candidate)
     if len(word) < 7:
         return None
     # Two edits, for long words: Whoosh's Levenshtein automaton over the body's stems.
