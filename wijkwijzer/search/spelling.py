@@ -158,7 +158,9 @@ def _correction(searcher, reader, token: str) -> str | None:
         forms = surface_forms(searcher, analysed[0])
         if not forms or word in forms:
             return None
-        near = [form for form in forms if form in edits1(word)]
+        # Not a form plus an ending ("huurteams" beside "huurteam"): a plural no text uses is still no typo.
+        near = [form for form in forms
+                if form in edits1(word) and not (word.startswith(form) and len(word) == len(form) + 1)]
         return _as_typed(token, max(near, key=lambda f: (forms[f], f))) if near else None
     ranked = []
     for candidate in edits1(word):
@@ -189,13 +191,15 @@ def _as_typed(token: str, word: str) -> str:
 
 
 def surface_forms(searcher, stem: str, documents: int = 10) -> dict[str, int]:
-    """How the texts write the words with stem `stem` (folded form -> occurrences), in the first `documents`
-    bodies that have it (whole words, not compound parts)."""
+    """How the texts write the words with stem `stem` (folded form -> occurrences), in the title, summary, tags
+    and body of the first `documents` documents whose body has it (whole words, not compound parts)."""
     forms: dict[str, int] = {}
     for n, docnum in enumerate(searcher.docs_for_query(Term("body", stem))):
         if n == documents:
             break
-        for match in re.finditer(TOKEN_PATTERN, searcher.stored_fields(docnum)["body"]):
+        fields = searcher.stored_fields(docnum)
+        text = "\n".join([fields["case"]["title"], fields["case"]["summary"], *fields["case"]["tags"], fields["body"]])
+        for match in re.finditer(TOKEN_PATTERN, text):
             analysed = analyse_word(match.group())
             if analysed and analysed[0] == stem:
                 form = fold(match.group())
