@@ -104,4 +104,7 @@ def test_bad_search_settings_name_what_is_allowed(monkeypatch, name, value):
 def test_search_names_the_correction_it_searched(run):
     result = run("search", "vroegsignalring", "--mode", "keyword")
     assert result.exit_code == 0
-    assert "Niets gevonden voor 'vroegsignalring'; resultaten voor 'vroegsignalering'." in result.output
+    assert ("Resultaten voor 'vroegsignalering'; zoek in plaats daarvan naar 'vroegsignalring' met --exact."
+            in result.output)
+    typed = run("search", "vroegsignalring", "--mode", "keyword", "--exact")
+    assert "zoek in plaats daarvan" not in typed.output and "0 resultaten" in typed.output

@@ -83,12 +83,12 @@ CRASHER = textwrap.dedent(
 
     real = fulltext._document
     count = 0
-    def dying(case, taxonomy):
+    def dying(case, *rest):
         global count
         count += 1
         if count == int(sys.argv[3]):
             os.kill(os.getpid(), signal.SIGKILL)  # die hard, mid-write, no cleanup
-        return real(case, taxonomy)
+        return real(case, *rest)
     fulltext._document = dying
     content, data = Path(sys.argv[1]), Path(sys.argv[2])
     svc = Services.build(Settings(content_dir=content, data_dir=data, watch_interval=0, secret_key="x"))

@@ -25,12 +25,12 @@ KILLED_WRITER = textwrap.dedent(
     import wijkwijzer.search.fulltext as fulltext
 
     real, count = fulltext._document, 0
-    def dying(case, taxonomy):
+    def dying(case, *rest):
         global count
         count += 1
         if count == 30:
             os.kill(os.getpid(), signal.SIGKILL)  # mid-write, after Whoosh created the new segment's files
-        return real(case, taxonomy)
+        return real(case, *rest)
     fulltext._document = dying
     svc = Services.build(Settings(content_dir=Path(sys.argv[1]), data_dir=Path(sys.argv[2]), watch_interval=0,
                                   secret_key="x"))

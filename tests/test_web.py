@@ -28,7 +28,8 @@ def test_results_page_with_facets_in_shareable_urls(client):
 
 
 def test_did_you_mean_on_the_page(client):
-    html = client.get("/zoeken?q=schulden+vroegsignalring").get_data(as_text=True)
+    # With syntax (a phrase) the text is searched as typed and the correction offered.
+    html = client.get('/zoeken?q="schulden vroegsignalring"').get_data(as_text=True)
     assert "Bedoelde u" in html and "vroegsignalering" in html
 
 
@@ -135,7 +136,8 @@ def test_500_page_is_dutch_and_json_for_api(tmp_path, content_dir, monkeypatch):
 
 def test_corrected_query_names_what_was_searched(client):
     html = client.get("/zoeken?q=vroegsignalring").get_data(as_text=True)
-    assert "voor ‘vroegsignalering’" in html and "u zocht op ‘vroegsignalring’" in html
+    assert "Resultaten voor ‘vroegsignalering’; zoek in plaats daarvan naar" in html
+    assert 'href="/zoeken?q=vroegsignalring&amp;exact=1">‘vroegsignalring’</a>' in html
 
 
 def test_a_list_right_under_a_paragraph_is_a_list():

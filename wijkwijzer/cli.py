@@ -92,7 +92,8 @@ def check(strict: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="Number of results.")
 @click.option("--mode", default=None, help="keyword, semantic or hybrid (default: hybrid when the model is installed).")
-def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
+@click.option("--exact", is_flag=True, help="Search the query as typed, without typo correction.")
+def search(query: str, as_json: bool, limit: int, mode: str | None, exact: bool) -> None:
     """Search the knowledge base from the terminal (indexes changed files first).
 
     Example: wijkwijzer search "vroegsignalering schulden" --json
@@ -104,7 +105,7 @@ def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
         if mode != "keyword":
             services.refresh_semantic()  # vectors come from the cache; only new passages are embedded
         try:
-            response = services.search(SearchRequest(text=query, per_page=limit), mode=mode)
+            response = services.search(SearchRequest(text=query, per_page=limit, exact=exact), mode=mode)
         except UnknownMode as exc:
             raise click.BadParameter(str(exc), param_hint="--mode") from None
         if as_json:
@@ -116,7 +117,8 @@ def search(query: str, as_json: bool, limit: int, mode: str | None) -> None:
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         else:
             if response.corrected_from:
-                click.echo(f"Niets gevonden voor '{response.corrected_from}'; resultaten voor '{response.searched}'.")
+                click.echo(f"Resultaten voor '{response.searched}'; zoek in plaats daarvan naar "
+                           f"'{response.corrected_from}' met --exact.")
             if response.suggestion:
                 click.echo(f"Bedoelde u: {response.suggestion}?")
             click.echo(f"{response.total} resultaten")

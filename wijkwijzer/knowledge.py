@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wijkwijzer.domain.acronyms import ACRONYMS_FILE, load_acronyms
 from wijkwijzer.domain.content import CaseStudy, ParseResult, parse_case, slug_for
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
@@ -91,6 +92,8 @@ class KnowledgeBase:
         self.taxonomy = Taxonomy()
         self._taxonomy_signature: tuple[int, int] | None = None
         self._taxonomy_problems: list[Problem] = []
+        self._acronyms_signature: tuple[int, int] | None = None
+        self._acronyms_problems: list[Problem] = []
         self._seen: dict[str, _Seen] = {}
         self._remembered: dict[str, list[Problem]] | None = None
         self._lock = threading.Lock()
@@ -99,7 +102,7 @@ class KnowledgeBase:
     def check(self) -> list[Problem]:
         """Validate every file without touching the index (for `wijkwijzer check`)."""
         self._load_taxonomy()
-        problems = list(self._taxonomy_problems)
+        problems = [*self._taxonomy_problems, *self._acronyms_problems]
         for relative, (path, signature) in iter_content_files(self.content_dir).items():
             problems.extend(self._parse(relative, self._read(relative, path, signature)).problems)
         return problems
@@ -121,7 +124,6 @@ class KnowledgeBase:
             remembered = self._remembered_problems()
             current: dict[str, _Seen] = {}
             on_disk: dict[str, _Seen] = {}
-            problems = list(self._taxonomy_problems)
             changed: list[tuple[str, str, _Seen]] = []
             for relative, (path, signature) in files.items():
                 seen = self._read(relative, path, signature)
@@ -154,7 +156,7 @@ class KnowledgeBase:
                 report.written = self.index.write(upserts(), [] if full else deletions, full=full, procs=procs,
                                                   progress=progress)
                 report.removed = len(deletions)
-            problems = list(self._taxonomy_problems)
+            problems = [*self._taxonomy_problems, *self._acronyms_problems]
             for relative, seen in current.items():
                 problems.extend(seen.problems if seen.parsed else remembered.get(relative, []))
             report.problems = problems
@@ -168,26 +170,39 @@ class KnowledgeBase:
             return report
 
     def refresh_taxonomy(self) -> bool:
-        """Reload the taxonomy if its file changed (for processes that read the index but do not write it)."""
+        """Reload the taxonomy and the acronym list if their files changed (for processes that read the index
+        but do not write it: queries need the acronym list too)."""
         with self._lock:
             return self._load_taxonomy()
 
     # -- internals -----------------------------------------------------------------------------------------
     def _load_taxonomy(self) -> bool:
+        """Reload the taxonomy and the acronym list when their files changed; both are part of every document's
+        hash (labels and acronym expansions are indexed), so a change re-indexes everything."""
+        acronyms_changed = self._load_acronyms()
         path = self.content_dir / TAXONOMY_FILE
         signature = _signature(path)
         if signature == self._taxonomy_signature:
-            return False
+            return acronyms_changed
         self.taxonomy, self._taxonomy_problems = load_taxonomy(self.content_dir)
         self.index.taxonomy = self.taxonomy
         self._taxonomy_signature = signature
         return True
 
+    def _load_acronyms(self) -> bool:
+        signature = _signature(self.content_dir / ACRONYMS_FILE)
+        if signature == self._acronyms_signature:
+            return False
+        self.index.acronyms, self._acronyms_problems = load_acronyms(self.content_dir)
+        self._acronyms_signature = signature
+        return True
+
     def _taxonomy_fingerprint(self) -> str:
         try:
-            return hashlib.sha256((self.content_dir / TAXONOMY_FILE).read_bytes()).hexdigest()[:16]
+            taxonomy = hashlib.sha256((self.content_dir / TAXONOMY_FILE).read_bytes()).hexdigest()[:16]
         except OSError:
-            return "none"
+            taxonomy = "none"
+        return f"{taxonomy}|{self.index.acronyms.fingerprint}"
 
     def _read(self, relative: str, path: str, signature: tuple[int, int]) -> _Seen:
         """Hash a file whose size or mtime changed; otherwise reuse what we know of it."""

@@ -1,5 +1,10 @@
 """The Whoosh side of Dutch analysis: a token filter over `wijkwijzer.text.dutch` and the analyser of the
-index's text fields. Compounds are split at index time only (see `wijkwijzer.text.dutch`)."""
+index's text fields. Compounds are split at index time only (see `wijkwijzer.text.dutch`).
+
+At index time an acronym is also indexed as written ("VvE", "VVE", "GGD"), beside its folded stem, at the same
+position. Stems are always lowercase, so a term with a capital is an acronym; `search.query` decides per query
+whether to match the folded stem, the acronym as typed, or both.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Iterator
 from whoosh.analysis import Filter, RegexTokenizer
 from whoosh.analysis.acore import Token
 
-from wijkwijzer.text.dutch import TOKEN_PATTERN, analyse_word
+from wijkwijzer.text.dutch import TOKEN_PATTERN, acronym, analyse_word
 
 
 class DutchFilter(Filter):
@@ -17,7 +22,12 @@ class DutchFilter(Filter):
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         for t in tokens:
-            analysed = analyse_word(t.text)
+            original = t.text
+            analysed = analyse_word(original)
+            if t.mode == "index" and not original.islower() and (letters := acronym(original)) is not None:
+                # Kept even when its folded form is a stop word ("WIJ", Groningen's neighbourhood teams).
+                t.text = letters
+                yield t
             if analysed is None:
                 if t.removestops:
                     continue

@@ -11,6 +11,7 @@ release since 2016 and emits SyntaxWarnings on current Python, which our warning
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,15 +24,26 @@ from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
 from whoosh.query import Query
 from whoosh.writing import CLEAR
 
+from wijkwijzer.domain.acronyms import Acronyms
 from wijkwijzer.domain.content import CaseStudy
 from wijkwijzer.domain.taxonomy import Taxonomy, normalise
 from wijkwijzer.search.analysis import dutch_analyzer
 from wijkwijzer.search.models import SearchRequest, SearchResponse
-from wijkwijzer.search.query import SEARCH_FIELDS, Match, clean, parse, plain_groups
+from wijkwijzer.search.query import (
+    SEARCH_FIELDS,
+    Match,
+    case_variants,
+    clean,
+    contains_phrase,
+    parse,
+    phrase_keys,
+    plain_groups,
+)
 from wijkwijzer.search.ranking import FACET_SEPARATOR, PostingsCache, Snapshot, simple_terms
 from wijkwijzer.search.results import facet_counts, make_hit, whoosh_score
 from wijkwijzer.search.warmup import PostingsWarmup
 from wijkwijzer.search.whoosh_patches import remove_leftovers
+from wijkwijzer.text.dutch import TOKEN_PATTERN, acronym, fold
 from wijkwijzer.text.markup import markdown_to_text
 
 log = logging.getLogger(__name__)
@@ -42,7 +54,7 @@ log = logging.getLogger(__name__)
 GENERATION_TTL = 0.25
 
 # Bump when the analysis or schema changes: every document's stored hash then differs and is re-indexed.
-ANALYSIS_VERSION = "9"
+ANALYSIS_VERSION = "10"
 
 
 def build_schema() -> Schema:
@@ -76,11 +88,42 @@ def case_to_stored(case: CaseStudy) -> dict:
     }
 
 
-def _document(case: CaseStudy, taxonomy: Taxonomy) -> dict:
+def _places(case: dict | CaseStudy, taxonomy: Taxonomy) -> list[str]:
+    """Municipality, focus area name and organisations: the places part of the lead field."""
+    get = case.get if isinstance(case, dict) else lambda name: getattr(case, name)
+    focus = get("focus_area")
+    return [get("municipality"), taxonomy.label("focus_area", focus) if focus else "", *get("organisations")]
+
+
+def acronym_links(texts: list[str], acronyms: Acronyms) -> list[str]:
+    """What a document's texts imply through the acronym list: the expansions of the listed acronyms they use,
+    and the acronyms whose expansion they spell out. Indexed in the lead, so each finds the other."""
+    if not acronyms.expansions:
+        return []
+    used = {letters for text in texts for token in re.findall(TOKEN_PATTERN, text)
+            if not token.islower() and (letters := acronym(token)) is not None}
+    folded = fold(" ".join(texts))
+    keys: list[list[str]] | None = None
+    out: list[str] = []
+    for name, expansions in acronyms.expansions.items():
+        if name in used:
+            out.extend(expansions)
+            continue
+        for expansion in expansions:
+            if fold(expansion.split()[0]) not in folded:  # a cheap test before comparing words
+                continue
+            keys = keys if keys is not None else [phrase_keys(text, stemmed=True) for text in texts]
+            if any(contains_phrase(k, phrase_keys(expansion, stemmed=True)) for k in keys):
+                out.append(name)
+                break
+    return out
+
+
+def _document(case: CaseStudy, taxonomy: Taxonomy, acronyms: Acronyms) -> dict:
     body = markdown_to_text(case.body)
-    focus_name = taxonomy.label("focus_area", case.focus_area) if case.focus_area else ""
-    places = " ".join([case.municipality, focus_name, *case.organisations])
+    places = " ".join(_places(case, taxonomy))
     tags = " ".join(case.tags)
+    links = acronym_links([case.title, case.summary, tags, places, body], acronyms)
     facets = [case.slug, case.content_hash, case.date.isoformat() if case.date else "",
               ",".join(case.themes), ",".join(case.action_lines), case.focus_area, normalise(case.municipality),
               case.type, case.evidence, case.year]  # in ranking.FACET_ORDER after slug, hash and date
@@ -88,7 +131,7 @@ def _document(case: CaseStudy, taxonomy: Taxonomy) -> dict:
         "slug": case.slug,
         "hash": case.content_hash,
         "title": case.title,
-        "lead": "\n".join([case.summary, tags, tags, places]),
+        "lead": "\n".join([case.summary, tags, tags, places, *links]),
         "body": body,
         "facets": FACET_SEPARATOR.join(facets).encode("utf-8"),
         "date": case.date.isoformat() if case.date else "0000-00-00",
@@ -104,6 +147,7 @@ class FulltextIndex:
         self.index_dir = Path(index_dir)
         self.warm = warm
         self.taxonomy = taxonomy or Taxonomy()
+        self.acronyms = Acronyms()  # set by the knowledge base from content/_acronyms.yml
         self._lock = threading.RLock()
         self._ix: index.Index | None = None
         self._searcher = None
@@ -217,7 +261,7 @@ class FulltextIndex:
             for slug in deletions:
                 writer.delete_by_term("slug", slug)
             for case in upserts:
-                doc = _document(case, self.taxonomy)
+                doc = _document(case, self.taxonomy, self.acronyms)
                 if full:
                     writer.add_document(**doc)
                 else:
@@ -264,7 +308,7 @@ class FulltextIndex:
         """Which documents match cleaned `text`, and their scores when the fast path could compute them."""
         if not text:
             return Match(snap.live.copy(), np.zeros(snap.size, dtype=np.float32), frozenset(), None)
-        groups = plain_groups(text)
+        groups = plain_groups(text, lambda letters: self.case_forms(snap, letters))
         query = None
         if groups is None:
             query = self.parse(text)
@@ -273,11 +317,14 @@ class FulltextIndex:
             scores, matched, coverage = snap.score(groups)
             body = frozenset(t for group in groups for f, t in group if f == "body")
             return Match(matched, scores, body, query, coverage)
+        # Phrases, AND/NOT, wildcards: Whoosh's matchers score every match once, so the page, facets and the
+        # fusion with the semantic side work on these scores as on the fast path's.
         matched = np.zeros(snap.size, dtype=bool)
-        docs = list(snap.searcher.docs_for_query(query))
-        matched[docs] = True
+        scores = np.zeros(snap.size, dtype=np.float32)
+        for score, docnum in snap.searcher.search(query, limit=None).top_n:
+            matched[docnum], scores[docnum] = True, score
         body = frozenset(t.decode() if isinstance(t, bytes) else t for f, t in query.iter_all_terms() if f == "body")
-        return Match(matched, None, body, query)
+        return Match(matched, scores, body, query)
 
     def page(self, snap: Snapshot, request: SearchRequest, match: Match, *, text: str, mode: str = "keyword",
              passages: Mapping[int, str] | None = None, suggestion: str | None = None,
@@ -324,5 +371,21 @@ class FulltextIndex:
 
     def parse(self, text: str) -> Query:
         """`text` through Whoosh's query parser with our plugins (see query.parse)."""
-        return parse(text, self.open().schema)
+        return parse(text, self.open().schema, self.stored_texts)
+
+    def case_forms(self, snap: Snapshot, letters: str) -> set[str]:
+        """The case forms of acronym `letters` (lowercase) that the texts or the acronym list use."""
+        reader = snap.searcher.reader()
+        found = {form for form in case_variants(letters)
+                 if any(reader.doc_frequency(field, form) for field in SEARCH_FIELDS)}
+        return found | self.acronyms.forms(letters)
+
+    def stored_texts(self, fields: dict, field: str) -> list[str]:
+        """The stored texts a field was indexed from, each on its own (a phrase never spans two of them)."""
+        case = fields["case"]
+        if field == "title":
+            return [case["title"]]
+        if field == "lead":
+            return [case["summary"], *case["tags"], *_places(case, self.taxonomy)]
+        return [fields["body"]]
 

@@ -23,7 +23,7 @@ import numpy as np
 from wijkwijzer.search import floor
 from wijkwijzer.search.fulltext import FulltextIndex
 from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
-from wijkwijzer.search.query import Match, clean, plain_groups
+from wijkwijzer.search.query import Match, clean, has_syntax
 from wijkwijzer.search.ranking import Snapshot
 from wijkwijzer.search.semantic import SemanticIndex, SemanticScores
 from wijkwijzer.search.spelling import Spelling
@@ -85,30 +85,28 @@ class HybridSearch:
         future = None
         if mode != "keyword" and semantic_ready and request.text.strip():
             # The query is embedded in a worker thread while the keyword side matches (torch releases the GIL).
-            future = self._workers().submit(self._semantic_scores, request.text)
+            future = self._workers().submit(self._semantic_scores, request)
         snap = self.index.snapshot()
         text = clean(request.text)
-        suggestion = self.spelling.suggest(text) if text else None
+        suggestion = self.spelling.suggest(text) if text and not request.exact else None
         corrected_from = None
-        if suggestion and plain_groups(text) is not None:
-            # Words the index lacks cannot match anything; their corrections can. Without syntax in the query,
-            # searching the corrected text finds everything the typed text would, and more.
-            match = self.index.match(snap, suggestion)
-            if not self.index.match(snap, text).matched.any():
-                corrected_from, text, suggestion = text, suggestion, None
-        else:
-            match = self.index.match(snap, text)
+        if suggestion and not has_syntax(text):
+            # Only words that match nothing are corrected, so searching the correction loses nothing the typed
+            # text would find, also when its other words find documents; the answer says so and links to the
+            # text as typed (request.exact). With syntax the correction stays a suggestion.
+            corrected_from, text, suggestion = text, suggestion, None
+        match = self.index.match(snap, text)
         if request.strict:
             match = keyword_evidence(match, self.keyword_floor(snap))
         sources = {"keyword": int(match.matched.sum()), "semantic": 0}
         semantic = _result(future)  # computed meanwhile; None when the model failed or found nothing
         passages: Mapping[int, str] = {}
         ran = "keyword"
-        # A query with operators keeps its keyword ranking in hybrid mode, and its keyword matches in semantic mode
-        # (ranked by meaning there): whoever types quotes or operators wants them.
+        # Quotes and operators hold in every mode: syntax queries have keyword scores too (search.fulltext), and
+        # their keyword matches are the only evidence; meaning helps rank them.
         if semantic and text and (mode == "semantic" or match.scores is not None):
             ratio = self.semantic_ratio if request.semantic_ratio is None else request.semantic_ratio
-            if match.scores is None:
+            if match.scores is None or has_syntax(text):
                 semantic = replace(semantic, admitted=np.zeros_like(semantic.admitted))
             match, passages, admitted = fuse(snap, match, semantic, ratio, mode)
             sources["semantic"] = admitted
@@ -129,9 +127,11 @@ class HybridSearch:
                 self._keyword_floor = (snap.generation, floor.keyword_floor(coverages))
             return self._keyword_floor[1]
 
-    def _semantic_scores(self, text: str) -> SemanticScores | None:
-        # A typo the keyword side corrects would also throw the embedding off: embed the correction.
-        return self.semantic.scores(self.spelling.correct(text) or text)
+    def _semantic_scores(self, request: SearchRequest) -> SemanticScores | None:
+        # A typo the keyword side corrects would also throw the embedding off: embed the same correction.
+        text = clean(request.text)
+        corrected = None if request.exact or has_syntax(text) else self.spelling.suggest(text)
+        return self.semantic.scores(corrected or request.text)
 
     def _workers(self) -> ThreadPoolExecutor:
         with self._lock:

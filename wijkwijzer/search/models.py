@@ -22,11 +22,13 @@ class SearchRequest:
     # True: only documents with evidence of relevance (search.floor). False keeps every keyword match: for the
     # case studies suggested beside a help request, whose long text no document covers most of.
     strict: bool = True
+    exact: bool = False  # search the text as typed, without typo correction ("zoek in plaats daarvan naar …")
 
     def cache_key(self) -> tuple:
         """A hashable key for result caches."""
         filters = tuple(sorted((k, tuple(sorted(v))) for k, v in self.filters.items() if v))
-        return (self.text, filters, self.sort, self.page, self.per_page, self.semantic_ratio, self.strict)
+        return (self.text, filters, self.sort, self.page, self.per_page, self.semantic_ratio, self.strict,
+                self.exact)
 
 
 @dataclass
@@ -71,7 +73,7 @@ class SearchResponse:
     facets: dict[str, list[FacetValue]]
     mode: str = "keyword"
     suggestion: str | None = None  # "Bedoelde u …?"
-    corrected_from: str | None = None  # set when we searched the suggestion because the query found nothing
+    corrected_from: str | None = None  # the text as typed, when we searched its typo correction instead
     searched: str | None = None  # the text that was searched (the correction, when corrected_from is set)
     notices: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)  # matches from each side (keyword, semantic)

@@ -104,17 +104,54 @@ def split_compound(word: str) -> tuple[tuple[int, int], ...]:
 
 def compound_runs(word: str) -> list[tuple[int, int]]:
     """All contiguous runs of a compound's parts, except the whole word: the extra terms to index."""
+    return [(start, end) for start, end, _ in _runs(word)]
+
+
+def _runs(word: str) -> list[tuple[int, int, int]]:
+    """(start, end, end including the linking sound after it) of every run of parts, except the whole word."""
     parts = split_compound(word)
     runs = []
     for a in range(len(parts)):
         for b in range(a, len(parts)):
             start, end = parts[a][0], parts[b][1]
             if (start, end) != (0, len(word)):
-                runs.append((start, end))
+                runs.append((start, end, parts[b + 1][0] if b + 1 < len(parts) else end))
     return runs
 
 
+# Words the Snowball stemmer merges with a word of another meaning, each mapped to a stem of its own: every form
+# listed here gets the stem given, every other form keeps Snowball's. "ouderen" (the elderly) and "ouders"
+# (parents) both stem to "ouder" otherwise, so a search for "eenzaamheid ouderen" found texts about parents.
+# Forms that mean the same stay merged ("wijk" and "wijken"). The same list serves the index, the query and the
+# matcher; after changing it, bump search.fulltext.ANALYSIS_VERSION so every document is indexed again.
+PROTECTED_STEMS: dict[str, str] = {
+    # the elderly, not parents ("ouder", "ouders") nor "older"
+    "ouderen": "ouderen", "oudere": "ouderen",
+    # young people, not "younger" ("jonger")
+    "jongeren": "jongeren", "jongere": "jongeren",
+    # a boy, not "young" ("jong", "jonge")
+    "jongen": "jongen", "jongens": "jongen",
+    # buying ("koopwoning", "kopen"), not a head or headline ("kop")
+    "koop": "koop", "kopen": "koop",
+}
+
+
+# Words a question is phrased with that say nothing of its subject ("hoe houd je jongeren erbij", "wat kunnen we
+# ermee"), beyond Whoosh's stop words: never marked in a snippet.
+FILLER_WORDS = (
+    "mee", "houd", "houden", "kun", "kunt", "ga", "gaan", "gaat", "krijg", "krijgen", "maak", "maken", "welke",
+    "waar", "waarom", "wanneer", "echt", "erbij", "ermee", "erin", "eraan", "ervoor", "graag", "even", "gewoon",
+    "ding", "dingen", "zit", "zitten", "staat", "staan", "komt", "komen", "willen", "wil", "moeten",
+)
+
+
+def stem(word: str) -> str:
+    """The stem of a folded word: Snowball's Dutch stemmer, except for PROTECTED_STEMS."""
+    return PROTECTED_STEMS.get(word) or _stem(word)
+
+
 _stem = stemmer_for_language("nl")
+FILLER_STEMS = frozenset(stem(word) for word in FILLER_WORDS)
 
 
 @lru_cache(maxsize=500_000)
@@ -127,10 +164,30 @@ def analyse_word(raw: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | Non
     word = fold(raw)
     if len(word) < 2 or word in DUTCH_STOPWORDS:
         return None
-    runs = tuple((_stem(word[a:b]), a, b) for a, b in compound_runs(word))
-    return _stem(word), runs
+    # A part followed by a linking sound may be a protected word: "ouderen|zorg" is about the elderly.
+    runs = tuple((stem(word[a:linked]) if word[a:linked] in PROTECTED_STEMS else stem(word[a:b]), a, b)
+                 for a, b, linked in _runs(word))
+    return stem(word), runs
 
 
+
+
+# An acronym as written: 2-5 letters, at least two of them capitals ("GGD", "VvE", "DigiD"), optionally followed by a
+# plural or possessive ending ("VvE's") or by the rest of a hyphenated word ("VVE-indicatie").
+_ACRONYM = re.compile(r"([A-Za-z]{2,5})(?:['’]s?|-[\w-]+)?")
+
+
+def acronym(token: str) -> str | None:
+    """The acronym a token is or starts with, case kept ("VvE's" -> "VvE"), or None.
+
+    Dutch writes different things with the same letters in different case (VvE: an owners' association; VVE:
+    early-childhood education), so the index keeps each acronym as written beside its folded stem.
+    """
+    m = _ACRONYM.fullmatch(token)
+    if m is None:
+        return None
+    letters = m.group(1)
+    return letters if sum(c.isupper() for c in letters) >= 2 else None
 
 
 def terms(text: str) -> set[str]:

@@ -37,7 +37,8 @@ def _number(args: MultiDict, name: str, default, low, high, kind: type = int):
 
 
 def search_request(args: MultiDict, per_page: int, *, strict: bool) -> SearchRequest:
-    """Read q, sort, page, limit, semantic_ratio and values per facet. `strict` raises; otherwise bad values reset."""
+    """Read q, sort, page, limit, semantic_ratio, exact (1: no typo correction) and values per facet. `strict`
+    raises; otherwise bad values reset."""
     try:
         page = _number(args, "page", 1, 1, MAX_PAGE)
         limit = _number(args, "limit", per_page, 1, MAX_LIMIT)
@@ -55,5 +56,5 @@ def search_request(args: MultiDict, per_page: int, *, strict: bool) -> SearchReq
     }
     return SearchRequest(
         text=args.get("q", ""), filters={k: v for k, v in filters.items() if v}, sort=sort, page=page,
-        per_page=limit, semantic_ratio=ratio,
+        per_page=limit, semantic_ratio=ratio, exact=args.get("exact") == "1",
     )

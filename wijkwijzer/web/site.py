@@ -103,7 +103,8 @@ def filter_url(endpoint_args: dict, req: SearchRequest, facet: str | None = None
             values.remove(value)
         else:
             values.append(value)
-    params: dict = {"q": req.text or None, "sort": req.sort if req.sort != "relevance" else None}
+    params: dict = {"q": req.text or None, "sort": req.sort if req.sort != "relevance" else None,
+                    "exact": "1" if req.exact else None}
     params.update({name: values for name, values in filters.items() if values})
     params.update(changes)
     params = {k: v for k, v in params.items() if v not in (None, "", [])}
