@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 MESSAGES = {
     400: "De vraag aan de server klopt niet.",
+    403: "Uw account heeft geen toegang tot deze pagina.",
     404: "Deze pagina bestaat niet (meer).",
     405: "Deze actie kan hier niet.",
     413: "U stuurt te veel tekst in één keer.",
