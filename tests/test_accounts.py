@@ -136,6 +136,10 @@ def test_a_demoted_account_logs_in_again_as_editor_and_reads_geen_toegang(app):
     assert "<title>Geen toegang" in html and "<h1 class=\"nl-heading nl-heading--level-1\">Geen toegang</h1>" in html
     assert "Er ging iets mis" not in html and "redactiepagina" in html
     assert ">Coördinatie</a>" not in html and ">Redactie</a>" in html  # the menu follows the role
+    assert "Uitloggen" in html and "Inloggen voor coördinatoren" not in html
+    client.post("/coordinator/uitloggen", data={"csrf_token": csrf(client, "/coordinator/redactie")})
+    html = client.get("/").get_data(as_text=True)
+    assert "Uitloggen" not in html and "Inloggen voor coördinatoren" in html
 
 
 def test_idle_and_absolute_timeouts_with_a_driven_clock(app):
@@ -190,6 +194,25 @@ def test_a_session_id_planted_before_login_is_not_kept(app):
     log_in(client)
     after = app.session_interface.get_signing_serializer(app).loads(cookie_of(client))
     assert "sid" not in before and after["sid"] and after.get("csrf_token") != before.get("csrf_token")
+
+
+def test_a_login_on_a_read_only_database_lives_in_the_cookie_only_while_it_is_read_only(app):
+    svc = app.extensions["wijkwijzer"]
+    clock = Clock()
+    svc.sessions.clock = clock
+    client = app.test_client()
+    svc.store.read_only = "de datamap is alleen-lezen"  # what Store sets when it cannot write (test_readonly.py)
+    try:
+        assert log_in(client, "redacteur").status_code == 302
+        assert svc.sessions.count("redacteur") == 0
+        assert client.get("/coordinator/redactie").status_code == 200
+        assert client.get("/coordinator/").status_code == 403  # the role still comes from the database
+        clock.now += 31 * 60
+        assert client.get("/coordinator/redactie").status_code == 302  # the same idle timeout
+        log_in(client, "redacteur")
+    finally:
+        svc.store.read_only = None
+    assert client.get("/coordinator/redactie").status_code == 302  # writable again: log in properly
 
 
 # -- roles -----------------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class Sessions:
             return None
         created, last_seen, username, name, role = row
         stamp = self.clock()
-        if self._expired(created, last_seen, stamp):
+        if self.expired(created, last_seen, stamp):
             self._quietly(lambda db: db.execute("DELETE FROM sessions WHERE id_hash = ?", [digest]))
             return None
         if stamp - last_seen >= TOUCH_EVERY:
@@ -79,8 +79,15 @@ class Sessions:
         with self.store.transaction() as db:
             return self._delete_expired(db, self.clock())
 
-    def _expired(self, created: float, last_seen: float, stamp: float) -> bool:
+    def expired(self, created: float, last_seen: float, stamp: float) -> bool:
+        """Whether a session begun at `created` and last used at `last_seen` has ended by `stamp`."""
         return stamp - last_seen > self.idle or stamp - created > self.lifetime
+
+    def account(self, username: str) -> dict | None:
+        """An account's name and current role, without a session (a login on a read-only database)."""
+        row = self.store.db.execute("SELECT username, name, role FROM users WHERE username = ?",
+                                    [username]).fetchone()
+        return {"username": row[0], "name": row[1], "role": row[2] or "coordinator"} if row else None
 
     def _delete_expired(self, db, stamp: float) -> int:
         return db.execute("DELETE FROM sessions WHERE last_seen < ? OR created < ?",

@@ -4,6 +4,7 @@ throttled, the client address behind trusted proxies, security headers, rate lim
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 
 from flask import Flask, Response, current_app, g, request, session
@@ -51,10 +52,13 @@ def current_user() -> dict | None:
     alive (not ended, not idle too long, not too old) come from the database, once per request.
     """
     if "account" not in g:
+        svc = services()
         token = session.get("sid")
-        g.account = services().sessions.user(token) if token else None
+        g.account = svc.sessions.user(token) if token else None
         if token and g.account is None:
             session.pop("sid", None)  # ended or expired: the browser forgets it too
+        if g.account is None and "read_only_login" in session:
+            g.account = _read_only_login()
     return g.account
 
 
@@ -62,8 +66,37 @@ def log_in(account: dict) -> None:
     """Start a server-side session for an account that has just given its password (a fresh cookie: a session
     id planted before the login is never promoted)."""
     session.clear()
-    session["sid"] = services().sessions.start(account["username"])
+    svc = services()
+    if svc.store.read_only:
+        # Nothing can be written, so nothing could be revoked either: the login lives in the signed cookie, with
+        # the same timeouts, and only while the database stays read-only (editors must read what is wrong).
+        stamp = svc.sessions.clock()
+        session["read_only_login"] = {"username": account["username"], "created": stamp, "seen": stamp}
+    else:
+        session["sid"] = svc.sessions.start(account["username"])
     g.pop("account", None)
+
+
+def _read_only_login() -> dict | None:
+    svc = services()
+    login = session["read_only_login"]
+    stamp = svc.sessions.clock()
+    account = None
+    if svc.store.read_only and not svc.sessions.expired(login["created"], login["seen"], stamp):
+        account = svc.sessions.account(login["username"])
+    if account is None:
+        session.pop("read_only_login", None)
+    else:
+        session["read_only_login"] = {**login, "seen": stamp}
+    return account
+
+
+def _menu_account() -> dict | None:
+    """current_user() for templates: an error page about a broken database must still render."""
+    try:
+        return current_user()
+    except sqlite3.DatabaseError:
+        return None
 
 
 def log_out() -> None:
@@ -98,7 +131,7 @@ def register(app: Flask, settings: Settings) -> Limiter:
     """Add the headers to every response, the rate limits to the endpoints above, and /.well-known/security.txt;
     take the client address from the trusted proxies (`settings.trusted_proxies`)."""
     app.session_interface = SessionCookies()
-    app.jinja_env.globals["current_user"] = current_user  # the menu shows what the logged-in role may open
+    app.jinja_env.globals["current_user"] = _menu_account  # the menu shows what the logged-in role may open
     if settings.trusted_proxies:
         # Each trusted proxy appends the address it saw: the client is that many entries from the right. Anything
         # further left was written by the client itself, so a client that sends its own header changes nothing.
