@@ -112,6 +112,8 @@ def test_a_copied_cookie_stops_working_when_the_session_is_revoked(app, tmp_path
     elif revoke == "demote":
         result = run.invoke(main, ["user", "role", "coord", "editor"])
         assert result.exit_code == 0 and "sessies zijn beëindigd" in result.output
+        assert run.invoke(main, ["user", "role", "niemand", "editor"]).exit_code == 2
+        assert run.invoke(main, ["user", "role", "coord", "baas"]).exit_code == 2
     else:
         assert run.invoke(main, ["user", "add", "coord", "--role", "editor", "--password", PASSWORD]).exit_code == 0
     for browser in (copied, client):
@@ -269,7 +271,9 @@ def test_http_basic_guesses_are_throttled_like_the_login_form(app):
     # ... and the login form counts the same guesses: it is the same password.
     form = app.test_client()
     form.environ_base["REMOTE_ADDR"] = "198.51.100.21"
-    assert log_in(form).status_code == 429
+    page = log_in(form)
+    assert page.status_code == 429 and int(page.headers["Retry-After"]) > 0
+    assert "te veel verzoeken" in page.get_data(as_text=True)
     # Another account from a fresh address still works; a session needs no password check at all.
     svc = app.extensions["wijkwijzer"]
     svc.accounts.add("tweede", "Tweede", PASSWORD)

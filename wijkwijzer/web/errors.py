@@ -27,7 +27,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _render(exc.code or 500)
+        body, code = _render(exc.code or 500)
+        return body, code, [(k, v) for k, v in exc.get_headers() if k == "Retry-After"]  # a 429 says when
 
     @app.errorhandler(sqlite3.DatabaseError)
     def storage_unavailable(exc: sqlite3.DatabaseError):
