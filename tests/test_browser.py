@@ -249,3 +249,21 @@ def test_desktop_hides_the_filters_link_and_an_empty_search_passes_axe(page, sit
     page.goto(f"{site}/zoeken?limit=2&page=30")
     assert "Pagina 30 bestaat niet" in page.content()
     check(page, "zoeken-voorbij-het-einde")
+
+def test_an_editor_on_a_coordinator_page_reads_geen_toegang(page, site, site_app):
+    site_app.extensions["wijkwijzer"].accounts.add("redacteur", "Redacteur", PASSWORD, role="editor")
+    page.goto(f"{site}/coordinator/inloggen?volgende=/coordinator/")
+    page.get_by_label("Gebruikersnaam").fill("redacteur")
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_load_state()
+    assert page.title().startswith("Geen toegang")
+    assert page.get_by_role("heading", level=1).inner_text() == "Geen toegang"
+    assert "Er ging iets mis" not in page.content()
+    check(page, "geen-toegang")
+    page.get_by_role("link", name="redactiepagina").click()
+    page.wait_for_url(re.compile(r"/coordinator/redactie$"))
+    page.get_by_role("button", name="Uitloggen").click()  # and the session ends on the server
+    page.wait_for_load_state()
+    page.goto(f"{site}/coordinator/redactie")
+    assert "/coordinator/inloggen" in page.url

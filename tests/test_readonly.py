@@ -36,7 +36,10 @@ PROBE = textwrap.dedent("""
             "role": "beleidsadviseur", "question": "Wie helpt ons met vroegsignalering van schulden in de wijk?",
             "kind": "weet ik niet"}
     submit = client.post("/hulpvraag", data=form)
+    login = client.post("/coordinator/inloggen", data={"username": "redacteur", "password": "lang-genoeg-wachtwoord"})
+    editors = client.get("/coordinator/redactie").get_data(as_text=True)
     print(json.dumps({"total": search["total"], "mode": search["mode"], "storage": status["storage"],
+                      "login": login.status_code, "editors_page": "alleen lezen" in editors,
                       "submit": submit.status_code, "submit_text": submit.get_data(as_text=True),
                       "status_page": client.get(f"/hulpvraag/status/{token}").status_code}))
 """)
@@ -66,6 +69,7 @@ def test_read_only_data_folder_keeps_search_and_loses_nothing(tmp_path):
                                         "question": "Hoe krijgen we de woningcorporaties mee in de wijkaanpak?",
                                         "kind": "expertpool"})
     assert token
+    services.accounts.add("redacteur", "Redacteur", "lang-genoeg-wachtwoord", role="editor")
     stored = services.requests.queue()
     services.close()
 
@@ -82,6 +86,8 @@ def test_read_only_data_folder_keeps_search_and_loses_nothing(tmp_path):
     assert answer["storage"]["writable"] is False and "alleen-lezen" in answer["storage"]["error"]
     assert answer["submit"] == 503 and "Opslaan lukt op dit moment niet" in answer["submit_text"]
     assert answer["status_page"] == 200  # reading what was stored still works
+    # An editor can still log in (the session then lives in the signed cookie) and read what is wrong.
+    assert answer["login"] == 302 and answer["editors_page"] is True
 
     again = create_app(settings, watch=False).extensions["wijkwijzer"]
     assert again.requests.queue() == stored and again.store.read_only is None

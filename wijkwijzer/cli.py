@@ -227,7 +227,7 @@ ROLES = ("coordinator", "editor")
               help="coordinator: requests and matching; editor: index status and content problems.")
 @click.password_option(help="Asked for when not given; at least 12 characters.")
 def user_add(username: str, name: str, role: str, password: str) -> None:
-    """Create an account, or replace an existing one.
+    """Create an account, or replace an existing one (ending its open sessions).
 
     Example: wijkwijzer user add jdevries --name "Jan de Vries" --role coordinator
     """
@@ -241,7 +241,7 @@ def user_add(username: str, name: str, role: str, password: str) -> None:
 @click.argument("username")
 @click.password_option(help="Asked for when not given; at least 12 characters.")
 def user_passwd(username: str, password: str) -> None:
-    """Set a new password for an account.
+    """Set a new password for an account; its open sessions end at once.
 
     Example: wijkwijzer user passwd jdevries
     """
@@ -255,7 +255,7 @@ def user_passwd(username: str, password: str) -> None:
 @user.command("remove")
 @click.argument("username")
 def user_remove(username: str) -> None:
-    """Delete an account (the history keeps the name it wrote).
+    """Delete an account and end its open sessions (the history keeps the name it wrote).
 
     Example: wijkwijzer user remove jdevries
     """
@@ -263,6 +263,20 @@ def user_remove(username: str) -> None:
         if not services.accounts.remove(username):
             raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
     click.echo(f"Account '{username}' verwijderd.")
+
+
+@user.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+def user_role(username: str, role: str) -> None:
+    """Give an account another role; its open sessions end at once (it logs in again with the new role).
+
+    Example: wijkwijzer user role jdevries editor
+    """
+    with _services() as services:
+        if not services.accounts.set_role(username, role):
+            raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
+    click.echo(f"Account '{username}' heeft nu de rol {role}; open sessies zijn beëindigd.")
 
 
 @user.command("list")

@@ -47,6 +47,13 @@ class Settings:
     # Where rate-limit counters live: memory:// per process; redis://host:6379 shares them between workers.
     ratelimit_storage: str = "memory://"
     ratelimits: bool = True
+    # Reverse proxies in front of the server that append the client address to X-Forwarded-For (and set
+    # X-Forwarded-Proto): the client address is that many entries from the right. 0: the header is ignored.
+    trusted_proxies: int = 0
+    # A login ends after this many minutes without a request, and this many hours after it began, whatever
+    # happens; both are checked on the server at every request.
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 8.0
     # Contact line of /.well-known/security.txt (a mailto: or https: address).
     security_contact: str = "mailto:security@wijkwijzer.example"
     secret_key: str = field(default="", repr=False)
@@ -110,6 +117,10 @@ class Settings:
             semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),
             retention_months=int(number("RETENTION_MONTHS", cls.retention_months, int)),
             ratelimit_storage=env.get(ENV_PREFIX + "RATELIMIT_STORAGE") or cls.ratelimit_storage,
+            trusted_proxies=int(number("TRUSTED_PROXIES", cls.trusted_proxies, int)),
+            session_idle_minutes=_positive("SESSION_IDLE_MINUTES", number("SESSION_IDLE_MINUTES",
+                                                                          cls.session_idle_minutes, float)),
+            session_max_hours=_positive("SESSION_MAX_HOURS", number("SESSION_MAX_HOURS", cls.session_max_hours, float)),
             ratelimits=_choice("RATELIMITS", env.get(ENV_PREFIX + "RATELIMITS", ""), ("on", "off")) == "on",
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,
         )
@@ -191,6 +202,12 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 def _ratio(value: float) -> float:
     if not 0 <= value <= 1:
         raise SettingsError(f"{ENV_PREFIX}SEMANTIC_RATIO={value}: expected a number from 0 to 1")
+    return value
+
+
+def _positive(name: str, value: float) -> float:
+    if value <= 0:
+        raise SettingsError(f"{ENV_PREFIX}{name}={value:g}: expected a number above 0")
     return value
 
 

@@ -23,7 +23,7 @@ from wijkwijzer.domain.helprequests import (
     validate_form,
 )
 from wijkwijzer.domain.matching import MatchResult, exclusion
-from wijkwijzer.expertise import ExpertPool
+from wijkwijzer.expertise import ExpertPool, text_key
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search import whoosh_patches
@@ -38,6 +38,7 @@ from wijkwijzer.storage.db import Store
 from wijkwijzer.storage.lease import WriterLease
 from wijkwijzer.storage.requests import RequestStore
 from wijkwijzer.storage.runs import IndexRuns
+from wijkwijzer.storage.sessions import Sessions
 from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import dutch_lexicon
 
@@ -56,6 +57,7 @@ class Services:
     pool: ExpertPool
     requests: RequestStore
     accounts: Accounts
+    sessions: Sessions
     audit: AuditLog
     runs: IndexRuns
     writer: WriterLease
@@ -65,6 +67,7 @@ class Services:
     _semantic_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _executor: ThreadPoolExecutor | None = None
+    _erasures_seen: tuple | None = None
 
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None,
@@ -90,6 +93,8 @@ class Services:
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
         return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                    requests=RequestStore(store), accounts=Accounts(store), audit=AuditLog(store), runs=runs,
+                   sessions=Sessions(store, idle=settings.session_idle_minutes * 60,
+                                     lifetime=settings.session_max_hours * 3600),
                    writer=WriterLease(settings.data_dir / "writer.lock"),
                    hybrid=HybridSearch(index, semantic, settings.semantic_ratio))
 
@@ -100,6 +105,7 @@ class Services:
 
     def search(self, request: SearchRequest, mode: str | None = None) -> SearchResponse:
         """Run a search in `mode` (default: `default_mode()`); see HybridSearch.search. Raises UnknownMode."""
+        self._forget_if_erased_elsewhere()
         return self.hybrid.search(request, mode)
 
     def case(self, slug: str) -> dict | None:
@@ -142,10 +148,10 @@ class Services:
         result = validate_form(form, self.pool.gemeenten, self.knowledge.taxonomy, today or dt.date.today())
         if result.data is None:
             return result, None
-        _, token = self.requests.submit(result.data)
+        request_id, token = self.requests.submit(result.data)
         if self.pool.embedder is not None:
             # Embed the question now, off the request path: the coordinator's first look needs no model time.
-            self._background().submit(self._embed_quietly, result.data["question"])
+            self._background().submit(self._embed_quietly, request_id, result.data["question"])
         return result, token
 
     def _background(self) -> ThreadPoolExecutor:
@@ -154,9 +160,12 @@ class Services:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wijkwijzer-background")
             return self._executor
 
-    def _embed_quietly(self, text: str) -> None:
+    def _embed_quietly(self, request_id: int, text: str) -> None:
         try:
             self.pool.query_vectors([text])
+            row = self.requests.get(request_id)
+            if row is None or row["erased"]:  # erased while the model was busy: the vector goes too
+                self.pool.cache.forget([text_key(text)])
         except Exception:
             log.exception("hulpvraag vooraf embedden mislukt; dat gebeurt alsnog bij het koppelen")
 
@@ -203,14 +212,18 @@ class Services:
             self.audit.record(actor, note or f"Gekoppeld aan {member_id}", request_id)
 
     def purge(self, closed_before: dt.datetime, actor: str = "wijkwijzer purge") -> list[int]:
-        """Erase the personal data of requests closed before `closed_before`, each erasure with its audit record
-        in one transaction; returns the ids erased now (safe to repeat)."""
+        """Erase the personal data of requests closed before `closed_before` as `erase_request` does, each in one
+        transaction with its audit record; returns the ids erased now (safe to repeat). Expired login sessions
+        are deleted as well."""
         erased = []
         for request_id in self.requests.purgeable(closed_before):
             with self.store.transaction():
-                if self.requests.erase(request_id):
+                if self._erase(request_id):
                     self.audit.record(actor, "gewist (bewaartermijn)", request_id)
                     erased.append(request_id)
+        self.sessions.delete_expired()
+        if erased:
+            self._after_erasure()
         return erased
 
     def change_status(self, request_id: int, status: str, actor: str, note: str = "") -> None:
@@ -220,11 +233,58 @@ class Services:
             self.audit.record(actor, f"Status: {status}", request_id)
 
     def erase_request(self, request_id: int, actor: str) -> bool:
-        """Erase the personal data of one request now, recorded in the audit log; False if it already was."""
+        """Erase the personal data of one request now, recorded in the audit log; False (and nothing written)
+        when it already was. KeyError for an unknown request.
+
+        The contact details, the question, the notes and the question's cached embedding go in one transaction
+        (a held lock or a crash leaves all of it in place, never a part); afterwards every cached search answer
+        and query vector of this process goes, other server processes drop theirs at their next search, and a
+        checkpoint empties the write-ahead log. With secure_delete on, the erased text is then in no file.
+        """
         with self.store.transaction():
-            erased = self.requests.erase(request_id)
-            self.audit.record(actor, "Persoonsgegevens gewist" if erased else "Wissen: was al gewist", request_id)
+            erased = self._erase(request_id)
+            if erased:
+                self.audit.record(actor, "Persoonsgegevens gewist", request_id)
+        if erased:
+            self._after_erasure()
         return erased
+
+    def _erase(self, request_id: int) -> bool:
+        """Inside the caller's transaction: the request's personal data and the vectors of its question."""
+        row = self.requests.get(request_id)
+        if row is None:
+            raise KeyError(request_id)
+        if row["erased"]:
+            return False
+        self.requests.erase(request_id)
+        self.pool.cache.forget([text_key(row["question"])])  # the key of pool.query_vectors, under any model
+        return True
+
+    def _after_erasure(self) -> None:
+        """Drop the in-process caches that may hold an erased question (search answers keyed by their text, query
+        vectors), tell the other server processes to do the same, and empty the write-ahead log."""
+        self._drop_text_caches()
+        marker = self.settings.data_dir / "erasures"
+        try:
+            fresh = marker.with_name(f".erasures.{os.getpid()}.{threading.get_ident()}")
+            fresh.write_text(f"{dt.datetime.now(dt.UTC).isoformat()}\n")
+            os.replace(fresh, marker)  # a new file each time: its inode changes even within one clock tick
+            self._erasures_seen = _stamp(marker)
+        except OSError:
+            log.exception("andere serverprocessen konden niet worden gemeld dat er gewist is")
+        if not self.store.checkpoint():
+            log.warning("het write-ahead-log kon na het wissen niet meteen worden geleegd; SQLite doet het bij de "
+                        "volgende checkpoint")
+
+    def _forget_if_erased_elsewhere(self) -> None:
+        stamp = _stamp(self.settings.data_dir / "erasures")
+        if stamp != self._erasures_seen:  # another process erased (one stat() per search)
+            self._drop_text_caches()
+            self._erasures_seen = stamp
+
+    def _drop_text_caches(self) -> None:
+        self.hybrid.clear_cache()
+        self.semantic.clear_queries()
 
     def propose_batch(self, today: dt.date | None = None) -> dict:
         """One proposal for all open requests (nieuw, in behandeling): the optimal assignment under the members'
@@ -329,6 +389,14 @@ class Services:
         self.store.close()
         self.writer.release()
         self.knowledge.parser.close()  # before a fork (serve --prod indexes, then forks workers) and at exit
+
+
+def _stamp(path) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
 
 
 def match_answer(result: MatchResult, cases: list) -> dict:

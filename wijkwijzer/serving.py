@@ -9,50 +9,14 @@ picks up, and one writer at a time through the lease in `wijkwijzer.storage.leas
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
-
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from wijkwijzer.config import Settings
 
 log = logging.getLogger(__name__)
-TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
-_FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
-
-
-def behind_proxy(wsgi_app: Callable, trusted: Iterable[str] = TRUSTED_PROXIES) -> Callable:
-    """Take the client address and scheme from X-Forwarded-For/-Proto, but only from a trusted reverse proxy.
-
-    Rate limits count per client address and HSTS needs to know the request came in over HTTPS; a client that
-    talks to us directly must not be able to claim another address by sending the header itself.
-    """
-    trusted = frozenset(_plain_address(address) for address in trusted)
-    fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1)
-
-    def app(environ: dict, start_response: Callable):
-        if _plain_address(str(environ.get("REMOTE_ADDR") or "")) in trusted:
-            return fixed(environ, start_response)
-        for name in _FORWARDED:
-            environ.pop(name, None)
-        return wsgi_app(environ, start_response)
-
-    return app
-
-
-def _plain_address(address: str) -> str:
-    """The address as written in TRUSTED_PROXIES: a server bound to [::] sees an IPv4 peer as ::ffff:a.b.c.d."""
-    try:
-        mapped = ipaddress.ip_address(address)
-    except ValueError:
-        return address  # not an address (a Unix socket, say): trusted only if listed as it is
-    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
-        return str(mapped.ipv4_mapped)
-    return str(mapped)
 
 
 def exit_without_teardown_if_busy() -> None:
@@ -116,8 +80,7 @@ def serve_production(settings: Settings, host: str, port: int, workers: int, thr
                 self.cfg.set(key, value)
 
         def load(self):
-            flask_app = create_app(settings, sync=False)
-            flask_app.wsgi_app = behind_proxy(flask_app.wsgi_app)
-            return flask_app
+            # The forwarded-for header counts as far as WIJKWIJZER_TRUSTED_PROXIES says (create_app applies it).
+            return create_app(settings, sync=False)
 
     Server().run()

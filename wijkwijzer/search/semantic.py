@@ -337,6 +337,11 @@ class SemanticIndex:
                 self._queries.popitem(last=False)
         return vector
 
+    def clear_queries(self) -> None:
+        """Forget every remembered query vector (after an erasure: a question may have been searched for)."""
+        with self._lock:
+            self._queries.clear()
+
     def similar(self, slug: str, limit: int = 5) -> list[tuple[str, float]]:
         """Case studies whose passages are closest to this one's (mean of its passage vectors)."""
         if not self.ready:

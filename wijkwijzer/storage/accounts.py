@@ -7,6 +7,7 @@ import functools
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from wijkwijzer.storage.db import Store, now
+from wijkwijzer.storage.sessions import end_sessions
 
 
 class Accounts:
@@ -16,23 +17,34 @@ class Accounts:
         self.store = store
 
     def add(self, username: str, name: str, password: str, role: str = "coordinator") -> None:
-        """Create or reset an account."""
+        """Create or reset an account; resetting one ends its sessions."""
         row = {"username": username, "name": name, "password_hash": generate_password_hash(password),
                "created": now(), "role": role}
         with self.store.transaction() as db:
             db["users"].upsert(row, pk="username")
+            end_sessions(db, username)
 
     def set_password(self, username: str, password: str) -> bool:
         """A new password for an existing account; False when there is no such account."""
         digest = generate_password_hash(password)  # slow by design: not inside the write lock
         with self.store.transaction() as db:
             cursor = db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [digest, username])
+            end_sessions(db, username)  # a password changed because it leaked must lock the holder out now
+        return cursor.rowcount == 1
+
+    def set_role(self, username: str, role: str) -> bool:
+        """Give an account another role and end its sessions; False when there is no such account."""
+        with self.store.transaction() as db:
+            cursor = db.execute("UPDATE users SET role = ? WHERE username = ?", [role, username])
+            end_sessions(db, username)
         return cursor.rowcount == 1
 
     def remove(self, username: str) -> bool:
-        """Delete an account (its name stays in the history it wrote); False when there is no such account."""
+        """Delete an account and end its sessions (its name stays in the history it wrote); False when there is
+        no such account."""
         with self.store.transaction() as db:
             cursor = db.execute("DELETE FROM users WHERE username = ?", [username])
+            end_sessions(db, username)
         return cursor.rowcount == 1
 
     def all(self) -> list[dict]:

@@ -82,9 +82,29 @@ class Store:
                 conn.execute("PRAGMA busy_timeout = 30000")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
+                # Deleted and overwritten content is zeroed in the file, not left in free space: erased personal
+                # data must not be readable from the database file.
+                conn.execute("PRAGMA secure_delete = ON")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
+
+    def checkpoint(self, wait: float = 5.0) -> bool:
+        """Copy the write-ahead log into the database file and truncate the log to zero bytes, so that page
+        versions from before an erasure are gone from the -wal file too. Waits up to `wait` seconds for readers
+        and writers of other connections; False when one kept it from finishing (SQLite's next checkpoint then
+        does it). Never inside a transaction."""
+        if self.read_only:
+            return False
+        conn = self.db.conn
+        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            busy = 1
+        finally:
+            conn.execute("PRAGMA busy_timeout = 30000")
+        return busy == 0
 
     def close(self) -> None:
         """Close this thread's connection (before a fork, and when a command ends)."""

@@ -63,7 +63,16 @@ def _step_2(db: sqlite_utils.Database) -> None:
                "WHERE active = 1")
 
 
-STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2)
+def _step_3(db: sqlite_utils.Database) -> None:
+    """Login sessions kept on the server: the cookie carries a random id, the table its SHA-256, so ending a
+    session (logout, a removed account, a new password or role) takes effect at the next request."""
+    if "sessions" not in db.table_names():
+        db["sessions"].create({"id_hash": str, "username": str, "created": float, "last_seen": float},
+                              pk="id_hash")
+        db["sessions"].create_index(["username"])
+
+
+STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2, _step_3)
 
 
 def version(db: sqlite_utils.Database) -> int:

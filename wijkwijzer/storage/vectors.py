@@ -44,6 +44,16 @@ class VectorCache:
             db.conn.executemany("INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)",
                                 rows)
 
+    def forget(self, keys: Iterable[str]) -> int:
+        """Delete the vectors of these text hashes under every model (an erased request's question: its hash
+        would confirm a guessed text); returns how many rows went. Joins the caller's transaction."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return 0
+        marks = ",".join("?" * len(wanted))
+        with self.store.transaction() as db:
+            return db.execute(f"DELETE FROM embeddings WHERE hash IN ({marks})", wanted).rowcount
+
     def fetch(self, model: str, texts: Mapping[str, str], embed: Embed, batch_size: int | None = None,
               on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
         """Vectors for every key of `texts` (key -> text): stored ones as they are, the rest embedded by `embed`

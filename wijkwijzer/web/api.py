@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request, session, url_for
+from flask import Blueprint, abort, jsonify, request, url_for
 
 from wijkwijzer.domain.helprequests import BadRequest, request_from_json
 from wijkwijzer.search.hybrid import UnknownMode
 from wijkwijzer.web.params import BadParameter, search_request, services
 from wijkwijzer.web.public import public_status
+from wijkwijzer.web.security import check_password, current_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -84,23 +85,27 @@ def not_found(anything: str):
     abort(404)
 
 
-def _coordinator() -> dict | None:
-    """The logged-in coordinator: by session cookie, or by HTTP Basic credentials for scripts."""
-    if session.get("user"):
-        return session["user"]
-    auth = request.authorization
-    if auth and auth.type == "basic" and auth.username and auth.password:
-        return services().accounts.check(auth.username, auth.password)
-    return None
+def _account() -> dict | None:
+    """The logged-in account: by session cookie, or by HTTP Basic credentials for scripts (wrong passwords are
+    throttled as on the login form: 429 once an address or an account has had too many)."""
+    account = current_user()
+    if account is None:
+        auth = request.authorization
+        if auth and auth.type == "basic" and auth.username and auth.password:
+            account = check_password(auth.username, auth.password)
+    return account
 
 
 @bp.post("/match")
 def match():
     """`POST /api/v1/match` (coordinators): routing, explained matches and three case studies for a request."""
-    if _coordinator() is None:
+    account = _account()
+    if account is None:
         response = _error(401, "log in als coördinator (sessie of HTTP Basic)")
         response.headers["WWW-Authenticate"] = 'Basic realm="Wijkwijzer", charset="UTF-8"'
         return response
+    if account["role"] != "coordinator":  # the answer shows members' free hours and conflicts
+        return _error(403, "alleen voor coördinatoren")
     if not request.is_json:
         return _error(415, "stuur JSON met Content-Type: application/json")
     try:

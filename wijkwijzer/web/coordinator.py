@@ -7,24 +7,26 @@ import datetime as dt
 import functools
 import re
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, RefusedChange
 from wijkwijzer.web.params import services
+from wijkwijzer.web.security import check_password, current_user, log_in, log_out
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
 
 def requires(*roles: str):
-    """Send visitors who are not logged in to the login page (and back afterwards); 403 for another role."""
+    """Send visitors who are not logged in (or whose session ended) to the login page, and back afterwards;
+    403 ("Geen toegang") for another role."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
-            user = session.get("user")
+            user = current_user()
             if not user:
                 return redirect(url_for("coordinator.login", volgende=request.full_path.rstrip("?")))
-            if user.get("role", "coordinator") not in roles:
+            if user["role"] not in roles:
                 abort(403)
             g.user = user
             return view(*args, **kwargs)
@@ -52,11 +54,9 @@ def login():
     """Log in with a coordinator account (made with `wijkwijzer user add`)."""
     error = None
     if request.method == "POST":
-        account = services().accounts.check(request.form.get("username", "").strip(),
-                                            request.form.get("password", ""))
+        account = check_password(request.form.get("username", "").strip(), request.form.get("password", ""))
         if account:
-            session.clear()
-            session["user"] = account
+            log_in(account)
             target = request.args.get("volgende", "")
             home = url_for("coordinator.queue") if account["role"] == "coordinator" else url_for("coordinator.editor")
             return redirect(target if safe_next(target) else home)
@@ -66,8 +66,8 @@ def login():
 
 @bp.post("/uitloggen")
 def logout():
-    """End the session."""
-    session.clear()
+    """End the session, on the server too: a copy of the cookie no longer logs anyone in."""
+    log_out()
     return redirect(url_for("site.home"))
 
 
@@ -105,6 +105,7 @@ def detail(request_id: int):
 def assign(request_id: int):
     """Link the chosen member (a second link replaces the first: reassign)."""
     svc = services()
+    _existing(request_id)
     member_id = request.form.get("member_id", "")
     return _act(request_id, lambda: svc.assign(request_id, member_id, actor=g.user["username"]),
                 f"Gekoppeld aan {member_id}.")
@@ -115,6 +116,7 @@ def assign(request_id: int):
 def change_status(request_id: int):
     """Take a request in hand, decline it (with a reason) or close it."""
     svc = services()
+    _existing(request_id)
     status = request.form.get("status", "")
     note = request.form.get("note", "").strip()[:500]
     if status not in STATUSES:
@@ -124,6 +126,14 @@ def change_status(request_id: int):
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
     return _act(request_id, lambda: svc.change_status(request_id, status, g.user["username"], note),
                 f"Status: {status}.")
+
+
+def _existing(request_id: int) -> dict:
+    """The request, or 404: an action on an unknown request says so before looking at the form."""
+    item = services().requests.get(request_id)
+    if item is None:
+        abort(404)
+    return item
 
 
 def _audited(request_id: int, action: str) -> dict:
@@ -213,10 +223,17 @@ def export(request_id: int):
 def erase(request_id: int):
     """Erase the personal data of one request now (on the submitter's request)."""
     svc = services()
+    if _existing(request_id).get("erased"):
+        flash("De persoonsgegevens van deze aanvraag waren al gewist; er is niets veranderd.", "success")
+        return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
     if request.form.get("confirm") != "ja":
         flash("Vink aan dat u de persoonsgegevens wilt wissen.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
-    return _act(request_id, lambda: svc.erase_request(request_id, g.user["username"]), "Persoonsgegevens gewist.")
+    if not svc.erase_request(request_id, g.user["username"]):  # erased by someone else just now
+        flash("De persoonsgegevens van deze aanvraag waren al gewist; er is niets veranderd.", "success")
+    else:
+        flash("Persoonsgegevens gewist.", "success")
+    return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
 
 
 @bp.get("/dashboard")
@@ -228,7 +245,7 @@ def dashboard():
     svc = services()
     today = dt.date.today()
     requests_part = None
-    if g.user.get("role", "coordinator") == "coordinator":
+    if g.user["role"] == "coordinator":
         rows = svc.requests.queue()
         events = svc.requests.events()
         requests_part = {

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 MESSAGES = {
     400: "De vraag aan de server klopt niet.",
+    403: "Uw account heeft geen toegang tot deze pagina.",
     404: "Deze pagina bestaat niet (meer).",
     405: "Deze actie kan hier niet.",
     413: "U stuurt te veel tekst in één keer.",
@@ -26,7 +27,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _render(exc.code or 500)
+        body, code = _render(exc.code or 500)
+        return body, code, [(k, v) for k, v in exc.get_headers() if k == "Retry-After"]  # a 429 says when
 
     @app.errorhandler(sqlite3.DatabaseError)
     def storage_unavailable(exc: sqlite3.DatabaseError):
