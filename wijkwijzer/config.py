@@ -44,6 +44,10 @@ class Settings:
     semantic_ratio: float = 0.7
     # Months after closing that a help request's personal data is erased by `wijkwijzer purge`.
     retention_months: int = 12
+    # Working days (Monday to Friday) after which an unanswered invitation gets a reminder, and after which it
+    # expires and its slot goes back to the coordinator.
+    invitation_reminder_days: int = 3
+    invitation_expiry_days: int = 10
     # Where rate-limit counters live: memory:// per process; redis://host:6379 shares them between workers.
     ratelimit_storage: str = "memory://"
     ratelimits: bool = True
@@ -109,6 +113,8 @@ class Settings:
                                   ("onnx", "torch")),
             semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),
             retention_months=int(number("RETENTION_MONTHS", cls.retention_months, int)),
+            invitation_reminder_days=int(number("INVITATION_REMINDER_DAYS", cls.invitation_reminder_days, int)),
+            invitation_expiry_days=int(number("INVITATION_EXPIRY_DAYS", cls.invitation_expiry_days, int)) or 1,
             ratelimit_storage=env.get(ENV_PREFIX + "RATELIMIT_STORAGE") or cls.ratelimit_storage,
             ratelimits=_choice("RATELIMITS", env.get(ENV_PREFIX + "RATELIMITS", ""), ("on", "off")) == "on",
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.helprequests import (
-    DEFAULT_HOURS,
-    AssignmentRefused,
     FormResult,
     HelpRequest,
     period,
     to_help_request,
     validate_form,
 )
-from wijkwijzer.domain.matching import MatchResult, exclusion
+from wijkwijzer.domain.matching import MatchResult
+from wijkwijzer.domain.teams import derive_slots
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.parsing import ParseWorker
@@ -36,9 +35,11 @@ from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
 from wijkwijzer.storage.db import Store
 from wijkwijzer.storage.lease import WriterLease
-from wijkwijzer.storage.requests import RequestStore
+from wijkwijzer.storage.requests import FeedbackStore, RequestStore
 from wijkwijzer.storage.runs import IndexRuns
+from wijkwijzer.storage.teams import TeamStore
 from wijkwijzer.storage.vectors import VectorCache
+from wijkwijzer.teamwork import Teams, utcnow
 from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Services:
     runs: IndexRuns
     writer: WriterLease
     hybrid: HybridSearch
+    team: Teams
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
     _semantic_thread: threading.Thread | None = None
@@ -88,10 +90,13 @@ class Services:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(vectors, embedder, reason)
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
+        requests, audit = RequestStore(store), AuditLog(store)
+        team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
+                     reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
         return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
-                   requests=RequestStore(store), accounts=Accounts(store), audit=AuditLog(store), runs=runs,
+                   requests=requests, accounts=Accounts(store), audit=audit, runs=runs,
                    writer=WriterLease(settings.data_dir / "writer.lock"),
-                   hybrid=HybridSearch(index, semantic, settings.semantic_ratio))
+                   hybrid=HybridSearch(index, semantic, settings.semantic_ratio), team=team)
 
     # -- search (search.hybrid does the work) -------------------------------------------------------------
     def default_mode(self) -> str:
@@ -142,7 +147,11 @@ class Services:
         result = validate_form(form, self.pool.gemeenten, self.knowledge.taxonomy, today or dt.date.today())
         if result.data is None:
             return result, None
-        _, token = self.requests.submit(result.data)
+        with self.store.transaction():  # the request and its team's slots, or neither
+            request_id, token = self.requests.submit(result.data)
+            row = self.requests.get(request_id)
+            self.team.teams.add_slots(request_id, derive_slots(to_help_request(row), today or dt.date.today()),
+                                      "aanvrager", utcnow())
         if self.pool.embedder is not None:
             # Embed the question now, off the request path: the coordinator's first look needs no model time.
             self._background().submit(self._embed_quietly, result.data["question"])
@@ -177,30 +186,18 @@ class Services:
         return match_answer(result, cases)
 
     def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None,
-               note: str = "") -> None:
-        """Link a member to a request for the hours and period it asks, recorded in the audit log.
+               override: str = "") -> str:
+        """Invite a member into the request's first open slot (the only slot, replacing its member, when none is
+        open); see Teams.link for the checks. Returns the invitation token. KeyError for an unknown request or
+        member."""
+        slots = self.team.ensure(request_id)
+        open_slots = [s for s in slots if s["link"] is None]
+        if not open_slots and len(slots) != 1:
+            from wijkwijzer.domain.helprequests import RefusedChange
 
-        The hard rules hold here as in the matcher: a member with a conflict of interest, no hours, or no
-        availability in the period is refused (AssignmentRefused, in Dutch); the free hours are checked in the
-        same transaction as the booking, so two coordinators cannot both take a member's last hours. KeyError
-        for an unknown request or member.
-        """
-        row = self.requests.get(request_id)
-        members = {m.id: m for m in self.pool.members()}
-        if row is None or member_id not in members:
-            raise KeyError(member_id if row else request_id)
-        member = members[member_id]
-        request = self.pool.normalise_request(to_help_request(row))
-        today = today or dt.date.today()
-        start, end = period(request, today)
-        hours = request.hours_per_week or DEFAULT_HOURS[member.pool]
-        # Bookings are checked below, inside the transaction; here only the rules that do not change meanwhile.
-        reason = exclusion(member, request, 0.0, today)
-        if reason:
-            raise AssignmentRefused(reason)
-        with self.store.transaction():
-            self.requests.assign(request_id, member_id, hours, start, end, actor, member.hours_per_week, note=note)
-            self.audit.record(actor, note or f"Gekoppeld aan {member_id}", request_id)
+            raise RefusedChange("elke plek in het team is bezet; geef eerst iemand vrij of voeg een plek toe")
+        slot = (open_slots or slots)[0]
+        return self.team.link(slot["id"], member_id, actor, override=override, today=today)
 
     def purge(self, closed_before: dt.datetime, actor: str = "wijkwijzer purge") -> list[int]:
         """Erase the personal data of requests closed before `closed_before`, each erasure with its audit record
@@ -214,10 +211,9 @@ class Services:
         return erased
 
     def change_status(self, request_id: int, status: str, actor: str, note: str = "") -> None:
-        """Change a request's status if the flow allows it, recorded in the audit log (one transaction)."""
-        with self.store.transaction():
-            self.requests.set_status(request_id, status, actor, note)
-            self.audit.record(actor, f"Status: {status}", request_id)
+        """Change a request's status if the flow allows it, recorded in the audit log (one transaction); closing
+        ends the team's links and tells the members."""
+        self.team.close(request_id, status, actor, note)
 
     def erase_request(self, request_id: int, actor: str) -> bool:
         """Erase the personal data of one request now, recorded in the audit log; False if it already was."""
@@ -227,22 +223,8 @@ class Services:
         return erased
 
     def propose_batch(self, today: dt.date | None = None) -> dict:
-        """One proposal for all open requests (nieuw, in behandeling): the optimal assignment under the members'
-        free hours, with the greedy total beside it. Nothing is stored until a coordinator applies it."""
-        today = today or dt.date.today()
-        rows = self.requests.queue("nieuw") + self.requests.queue("in behandeling")
-        if not rows:
-            return {"rows": [], "optimal": 0.0, "greedy": 0.0}
-        requests = [to_help_request(row) for row in rows]
-        booked = self.requests.booked_hours(today)
-        results, optimal, greedy = self.pool.assign(requests, booked=booked, today=today)
-        names = {m.id: m for m in self.pool.members()}
-        proposal = []
-        for row, result, chosen in zip(rows, results, optimal.members, strict=True):
-            score = next((m.score for m in result.matches if m.id == chosen), None)
-            proposal.append({"request": row, "pool": result.routing.pool, "member": names.get(chosen),
-                             "score": score})
-        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total}
+        """One proposal for every open slot of the open requests (see Teams.propose); nothing is stored."""
+        return self.team.propose(today)
 
     def pool_problems(self) -> list:
         """Problems of the pool files, with paths from the project root's view (experts/...)."""

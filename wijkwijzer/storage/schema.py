@@ -63,7 +63,42 @@ def _step_2(db: sqlite_utils.Database) -> None:
                "WHERE active = 1")
 
 
-STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2)
+def _step_3(db: sqlite_utils.Database) -> None:
+    """Teams: role slots per request, links as invitations (token, state, answer), feedback after closing.
+
+    An existing active assignment becomes one accepted slot of its request (it was a confirmed link); ended ones
+    keep their history as released links. One active link per slot replaces one per request.
+    """
+    tables = set(db.table_names())
+    if "slots" not in tables:
+        db["slots"].create({"id": int, "request_id": int, "position": int, "role": str, "hours_per_week": float,
+                            "start": str, "end": str, "created": str, "removed": str},
+                           pk="id", foreign_keys=[("request_id", "help_requests", "id")])
+        db["slots"].create_index(["request_id"])
+    columns = db["assignments"].columns_dict
+    for name, kind in (("slot_id", int), ("state", str), ("token_hash", str), ("expires", str),
+                       ("reminded", str), ("answered", str), ("reason", str), ("override", str)):
+        if name not in columns:
+            db["assignments"].add_column(name, kind)
+    for row in db.execute("SELECT id, request_id, hours_per_week, start, end, created FROM assignments "
+                          "WHERE active = 1 AND slot_id IS NULL").fetchall():
+        assignment, request_id, hours, start, end, created = row
+        slot = db["slots"].insert({"request_id": request_id, "position": 1, "role": "", "hours_per_week": hours,
+                                   "start": start, "end": end, "created": created}).last_pk
+        db.execute("UPDATE assignments SET slot_id = ?, state = 'geaccepteerd', answered = created WHERE id = ?",
+                   [slot, assignment])
+    db.execute("UPDATE assignments SET state = 'vrijgegeven' WHERE state IS NULL")
+    db.execute("DROP INDEX IF EXISTS assignments_one_active")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_one_active_per_slot ON assignments (slot_id) "
+               "WHERE active = 1")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_token ON assignments (token_hash) "
+               "WHERE token_hash IS NOT NULL")
+    if "feedback" not in tables:
+        db["feedback"].create({"request_id": int, "at": str, "useful": int, "why": str, "pool": str},
+                              pk="request_id", foreign_keys=[("request_id", "help_requests", "id")])
+
+
+STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2, _step_3)
 
 
 def version(db: sqlite_utils.Database) -> int:
