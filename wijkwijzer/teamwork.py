@@ -57,11 +57,11 @@ class Teams:
         row = self._request(request_id)
         if not self.teams.ever_had_slots(request_id) and row["status"] not in ("afgerond", "afgewezen"):
             created = dt.date.fromisoformat(row["created"][:10])
-            try:
-                self.teams.add_slots(request_id, derive_slots(to_help_request(row), created), "wijkwijzer",
-                                     at or utcnow())
-            except RefusedChange:  # closed meanwhile
-                pass
+            specs = derive_slots(to_help_request(row), created)
+            with self.store.transaction():  # checked again inside: two first looks must not make two teams
+                if not self.teams.ever_had_slots(request_id) and self.requests._status(request_id) not in (
+                        "afgerond", "afgewezen"):
+                    self.teams.add_slots(request_id, specs, "wijkwijzer", at or utcnow())
         return self.teams.slots(request_id)
 
     def suggestions(self, request_id: int, slot: dict, team: list[str], limit: int = 3,

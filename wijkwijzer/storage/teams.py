@@ -158,10 +158,10 @@ class TeamStore:
                 "active": 1, "created": stamp(at), "actor": actor, "state": INVITED, "token_hash": token_hash(token),
                 "expires": expires.isoformat(), "override": override if broken else None,
             })
-            role = f" als {slot['role']}" if slot["role"] else ""
-            self._event(request_id, actor, f"uitgenodigd: {member_id}{role}", at)
             if status == NEW:
                 self.requests._change(request_id, IN_PROGRESS, actor, "team in de maak")
+            role = f" als {slot['role']}" if slot["role"] else ""
+            self._event(request_id, actor, f"uitgenodigd: {member_id}{role}", at)
             self.settle(request_id, actor)
         return replaced, broken
 
