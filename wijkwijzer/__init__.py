@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     if watch if watch is not None else not settings.testing:
         services.start_watching()
         services.start_semantic()
+        services.start_jobs()  # sending due mail, digests: one thread per process
 
     from flask_wtf.csrf import CSRFProtect
 

@@ -23,7 +23,11 @@ from wijkwijzer.domain.helprequests import (
 from wijkwijzer.domain.matching import MatchResult
 from wijkwijzer.domain.teams import derive_slots
 from wijkwijzer.expertise import ExpertPool
+from wijkwijzer.jobs import Job, Jobs
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
+from wijkwijzer.mail.notices import Notifier
+from wijkwijzer.mail.sender import Delivery, SmtpSender
+from wijkwijzer.mail.team import TeamMail
 from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.embedders import Embedder, SentenceTransformerEmbedder
@@ -35,6 +39,7 @@ from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
 from wijkwijzer.storage.db import Store
 from wijkwijzer.storage.lease import WriterLease
+from wijkwijzer.storage.outbox import Outbox
 from wijkwijzer.storage.requests import FeedbackStore, RequestStore
 from wijkwijzer.storage.runs import IndexRuns
 from wijkwijzer.storage.teams import TeamStore
@@ -43,6 +48,7 @@ from wijkwijzer.teamwork import Teams, utcnow
 from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
+SENT_MAIL_DAYS = 30
 
 
 @dataclass
@@ -61,12 +67,16 @@ class Services:
     runs: IndexRuns
     writer: WriterLease
     hybrid: HybridSearch
+    outbox: Outbox
+    notifier: Notifier
     team: Teams
+    jobs: Jobs = field(default_factory=Jobs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
     _semantic_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _executor: ThreadPoolExecutor | None = None
+    _jobs_thread: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None,
@@ -90,13 +100,19 @@ class Services:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(vectors, embedder, reason)
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
-        requests, audit = RequestStore(store), AuditLog(store)
+        requests, accounts, outbox, audit = RequestStore(store), Accounts(store), Outbox(store), AuditLog(store)
+        notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display)
         team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
                      reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
-        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
-                   requests=requests, accounts=Accounts(store), audit=audit, runs=runs,
-                   writer=WriterLease(settings.data_dir / "writer.lock"),
-                   hybrid=HybridSearch(index, semantic, settings.semantic_ratio), team=team)
+        services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
+                       requests=requests, accounts=accounts, audit=audit, runs=runs,
+                       writer=WriterLease(settings.data_dir / "writer.lock"),
+                       hybrid=HybridSearch(index, semantic, settings.semantic_ratio), outbox=outbox,
+                       notifier=notifier, team=team)
+        team.on_status = notifier.status_changed
+        team.notify = TeamMail(notifier, accounts, team).send
+        services._add_mail_jobs()
+        return services
 
     # -- search (search.hybrid does the work) -------------------------------------------------------------
     def default_mode(self) -> str:
@@ -147,11 +163,12 @@ class Services:
         result = validate_form(form, self.pool.gemeenten, self.knowledge.taxonomy, today or dt.date.today())
         if result.data is None:
             return result, None
-        with self.store.transaction():  # the request and its team's slots, or neither
+        with self.store.transaction():  # the request, its team's slots, its reference number and its mails
             request_id, token = self.requests.submit(result.data)
             row = self.requests.get(request_id)
             self.team.teams.add_slots(request_id, derive_slots(to_help_request(row), today or dt.date.today()),
                                       "aanvrager", utcnow())
+            self.notifier.submitted(request_id, token)
         if self.pool.embedder is not None:
             # Embed the question now, off the request path: the coordinator's first look needs no model time.
             self._background().submit(self._embed_quietly, result.data["question"])
@@ -206,6 +223,7 @@ class Services:
         for request_id in self.requests.purgeable(closed_before):
             with self.store.transaction():
                 if self.requests.erase(request_id):
+                    self.outbox.forget_request(request_id)
                     self.audit.record(actor, "gewist (bewaartermijn)", request_id)
                     erased.append(request_id)
         return erased
@@ -219,6 +237,7 @@ class Services:
         """Erase the personal data of one request now, recorded in the audit log; False if it already was."""
         with self.store.transaction():
             erased = self.requests.erase(request_id)
+            self.outbox.forget_request(request_id)  # the mails held the address, the question and the status link
             self.audit.record(actor, "Persoonsgegevens gewist" if erased else "Wissen: was al gewist", request_id)
         return erased
 
@@ -296,6 +315,39 @@ class Services:
         self._watcher = threading.Thread(target=loop, name="wijkwijzer-watcher", daemon=True)
         self._watcher.start()
 
+    # -- mail and other periodic jobs ----------------------------------------------------------------------
+    def mail_sender(self) -> SmtpSender | None:
+        """The SMTP sender, or None when WIJKWIJZER_SMTP_URL is not set (mail then waits in the outbox)."""
+        smtp = self.settings.smtp
+        return SmtpSender(smtp, self.settings.mail_from) if smtp else None
+
+    def send_mail(self, now: dt.datetime | None = None, limit: int = 100) -> Delivery | None:
+        """Deliver the mails that are due (None without SMTP settings). Safe in several processes at once."""
+        sender = self.mail_sender()
+        return sender.deliver(self.outbox, limit=limit, now=now) if sender else None
+
+    def _add_mail_jobs(self) -> None:
+        self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))
+        if self.settings.smtp is not None:
+            self.jobs.add("mail versturen", self.settings.jobs_interval, lambda now: self.send_mail(now))
+            # Delivered mails hold addresses and status links; a month is enough to answer "did it go out?".
+            self.jobs.add("verzonden mail opruimen", 3600,
+                          lambda now: self.outbox.prune(now - dt.timedelta(days=SENT_MAIL_DAYS)))
+
+    def periodic_jobs(self) -> list[Job]:
+        """The registered jobs (add one with `services.jobs.add(name, every_seconds, run)`)."""
+        return self.jobs.all()
+
+    def run_due_jobs(self, now: dt.datetime | None = None, force: bool = False) -> list[str]:
+        """Run the jobs whose time has come (all with `force`); returns their names."""
+        return self.jobs.run_due(now, force=force)
+
+    def start_jobs(self) -> None:
+        """Run due jobs every `jobs_interval` seconds in one daemon thread of this process. Every server process
+        runs them; each job claims its work in a transaction, so none is done twice."""
+        if self._jobs_thread is None:
+            self._jobs_thread = self.jobs.start(self._stop, self.settings.jobs_interval)
+
     def close(self) -> None:
         """Stop the watcher and release the index."""
         self._stop.set()
@@ -304,6 +356,8 @@ class Services:
             self._watcher.join(timeout=5)
         if self._semantic_thread is not None:
             self._semantic_thread.join(timeout=5)
+        if self._jobs_thread is not None:
+            self._jobs_thread.join(timeout=5)  # a send cut short is retried once its claim expires
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self.hybrid.close()

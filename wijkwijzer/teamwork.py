@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from wijkwijzer.domain.helprequests import DONE, RefusedChange, to_help_request
@@ -46,6 +47,8 @@ class Teams:
     reminder_days: int = 3
     expiry_days: int = 10
     notify: Notify | None = None
+    # The submitter's mail on a status change: (request id, status, note), inside the change's transaction.
+    on_status: Callable[[int, str, str], object] | None = None
 
     # -- reading -------------------------------------------------------------------------------------------
     def members(self) -> dict[str, PoolMember]:
@@ -89,7 +92,7 @@ class Teams:
     # -- slots ---------------------------------------------------------------------------------------------
     def add_slot(self, request_id: int, spec: SlotSpec, actor: str, at: dt.datetime | None = None) -> int:
         """Add a place to the team (audit-logged)."""
-        with self.store.transaction():
+        with self._changing(request_id):
             slot_id = self.teams.add_slots(request_id, [spec], actor, at or utcnow())[0]
             self.audit.record(actor, f"Plek toegevoegd: {spec.role or 'lid'}, {spec.hours_per_week:g} u/week",
                               request_id)
@@ -97,8 +100,8 @@ class Teams:
 
     def update_slot(self, slot_id: int, spec: SlotSpec, actor: str) -> int:
         """Change a slot's role, hours or period; a linked member must still have the hours (audit-logged)."""
-        with self.store.transaction():
-            slot = self._slot(slot_id)
+        slot = self._slot(slot_id)
+        with self._changing(slot["request_id"]):
             link = next((s["link"] for s in self.teams.slots(slot["request_id"]) if s["id"] == slot_id), None)
             capacity = None
             if link is not None:
@@ -113,7 +116,7 @@ class Teams:
 
     def remove_slot(self, slot_id: int, actor: str, at: dt.datetime | None = None) -> int:
         """Remove an empty slot (audit-logged)."""
-        with self.store.transaction():
+        with self._changing(self._slot(slot_id)["request_id"]):
             request_id = self.teams.remove_slot(slot_id, actor, at or utcnow())
             self.audit.record(actor, "Plek verwijderd", request_id)
         return request_id
@@ -143,8 +146,8 @@ class Teams:
             start, end = dt.date.fromisoformat(slot["start"]), dt.date.fromisoformat(slot["end"])
             return exclusion(member, request, 0.0, today or at.date(), (normalise(request.municipality), start, end))
 
-        with self.store.transaction():
-            slot = self._slot(slot_id)
+        slot = self._slot(slot_id)
+        with self._changing(slot["request_id"]):
             replaced, broken = self.teams.invite(slot_id, member_id, member.hours_per_week, token, expires, actor,
                                                  at, override=override, check=check)
             request_id = slot["request_id"]
@@ -164,8 +167,8 @@ class Teams:
     def release(self, slot_id: int, actor: str, reason: str = "", at: dt.datetime | None = None) -> int:
         """Free a slot: the invited or accepted member is told by mail; returns the request id."""
         at = at or utcnow()
-        with self.store.transaction():
-            slot = self._slot(slot_id)
+        slot = self._slot(slot_id)
+        with self._changing(slot["request_id"]):
             ended = self.teams.release(slot_id, actor, at, reason.strip()[:500])
             member = self.members().get(ended["member_id"])
             self.audit.record(actor, f"Vrijgegeven: {member.name if member else ended['member_id']}"
@@ -190,7 +193,7 @@ class Teams:
         if link is None:
             raise KeyError(token)
         member = self.members().get(link["member_id"])
-        with self.store.transaction():
+        with self._changing(link["request_id"]):
             accepted = self.teams.accept(token, member.hours_per_week if member else 0.0, at)
             self.audit.record(link["member_id"], "Uitnodiging geaccepteerd", link["request_id"])
             row = self._request(link["request_id"])
@@ -206,7 +209,7 @@ class Teams:
         link = self.teams.by_token(token)
         if link is None:
             raise KeyError(token)
-        with self.store.transaction():
+        with self._changing(link["request_id"]):
             ended = self.teams.decline(token, reason, at)
             self.audit.record(link["member_id"], f"Uitnodiging afgeslagen: {reason}", link["request_id"])
             self._tell("afgeslagen", ended, self._request(link["request_id"]), self.members().get(link["member_id"]))
@@ -218,6 +221,8 @@ class Teams:
         with self.store.transaction():
             ended = self.requests.set_status(request_id, status, actor, note)
             self.audit.record(actor, f"Status: {status}", request_id)
+            if self.on_status is not None:
+                self.on_status(request_id, status, note)
             if ended:
                 row = self._request(request_id)
                 members = self.members()
@@ -233,7 +238,7 @@ class Teams:
         reminded = expired = 0
         members = self.members()
         for link in self.teams.past_expiry(today):
-            with self.store.transaction():
+            with self._changing(link["request_id"]):
                 ended = self.teams.expire(link["id"], at)
                 if ended is not None:
                     expired += 1
@@ -243,11 +248,12 @@ class Teams:
             sent = dt.date.fromisoformat(link["created"][:10])
             if working_days_between(sent, today) < self.reminder_days:
                 continue
+            token = secrets.token_urlsafe(32)
             with self.store.transaction():
-                if self.teams.mark_reminded(link["id"], at):
+                if self.teams.mark_reminded(link["id"], at, token):
                     reminded += 1
                     slot = self.teams.slot(link["slot_id"]) or {}
-                    self._tell("herinnering", {**link, "role": slot.get("role", "")},
+                    self._tell("herinnering", {**link, "role": slot.get("role", ""), "token": token},
                                self._request(link["request_id"]), members.get(link["member_id"]))
         return {"reminded": reminded, "expired": expired}
 
@@ -321,6 +327,17 @@ class Teams:
     def _tell(self, kind: str, link: dict, row: dict, member: PoolMember | None) -> None:
         if self.notify is not None:
             self.notify(kind, link, row, member)
+
+    @contextmanager
+    def _changing(self, request_id: int):
+        """One transaction around a team change; a status it causes (a complete team, one that is no longer
+        complete, the first invitation) is told to the submitter inside it."""
+        with self.store.transaction():
+            before = self.requests._status(request_id)
+            yield
+            after = self.requests._status(request_id)
+            if after != before and self.on_status is not None:
+                self.on_status(request_id, after, "")
 
 
 def _role_stem(role: str) -> str:

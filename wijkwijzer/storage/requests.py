@@ -22,6 +22,7 @@ from wijkwijzer.domain.helprequests import (
     check_transition,
 )
 from wijkwijzer.storage.db import Store, now
+from wijkwijzer.storage.references import next_reference
 
 
 def token_hash(token: str) -> str:
@@ -42,12 +43,14 @@ class RequestStore:
 
     # -- requests ------------------------------------------------------------------------------------------
     def submit(self, data: dict) -> tuple[int, str]:
-        """Store a validated request as 'nieuw'; returns its id and the token for the submitter's status link."""
+        """Store a validated request as 'nieuw' with the next reference number (WW-2026-0042); returns its id and
+        the token for the submitter's status link."""
         token = secrets.token_urlsafe(24)
         stamp = now()
         row = {**data, "themes": json.dumps(data.get("themes") or []), "token_hash": token_hash(token),
                "created": stamp, "updated": stamp, "status": NEW}
         with self.store.transaction() as db:
+            row["reference"] = next_reference(db, stamp)
             request_id = int(db["help_requests"].insert(row).last_pk)
             self._add_event(request_id, stamp, "aanvrager", NEW, "aanvraag ingediend")
         return request_id, token
@@ -66,6 +69,12 @@ class RequestStore:
         """Requests for the coordinators, oldest first."""
         where, args = ("status = ?", [status]) if status else (None, [])
         return [_decode(r) for r in self.db["help_requests"].rows_where(where, args, order_by="created, id")]
+
+    def created_between(self, since: str, until: str) -> list[dict]:
+        """Requests submitted from `since` up to (not including) `until` (UTC, ISO), oldest first."""
+        rows = self.db["help_requests"].rows_where("created >= ? AND created < ?", [since, until],
+                                                   order_by="created, id")
+        return [_decode(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of requests per status."""

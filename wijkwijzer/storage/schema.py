@@ -63,7 +63,46 @@ def _step_2(db: sqlite_utils.Database) -> None:
                "WHERE active = 1")
 
 
-def _step_3(db: sqlite_utils.Database) -> None:
+def _step_outbox(db: sqlite_utils.Database) -> None:
+    """The mail outbox (storage/outbox.py): mails written with the change that causes them, sent afterwards."""
+    if "outbox" not in db.table_names():
+        db["outbox"].create({
+            "id": int, "created": str, "kind": str, "recipient": str, "subject": str, "text": str, "html": str,
+            "headers": str, "request_id": int, "status": str, "attempts": int, "next_attempt": str,
+            "claimed_by": str, "claimed_until": str, "last_error": str, "sent": str, "message_id": str,
+        }, pk="id")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_request ON outbox (request_id)")
+
+
+def _step_reference(db: sqlite_utils.Database) -> None:
+    """A reference number per help request (WW-2026-0042): a sequence per year, kept in `request_numbers`;
+    requests stored before this step get theirs in the order they came in."""
+    from wijkwijzer.storage.references import next_reference
+
+    if "request_numbers" not in db.table_names():
+        db["request_numbers"].create({"year": int, "last": int}, pk="year")
+    if "reference" not in db["help_requests"].columns_dict:
+        db["help_requests"].add_column("reference", str)
+    for request_id, created in db.execute(
+            "SELECT id, created FROM help_requests WHERE reference IS NULL ORDER BY created, id").fetchall():
+        db.execute("UPDATE help_requests SET reference = ? WHERE id = ?", [next_reference(db, created), request_id])
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS help_requests_reference ON help_requests (reference)")
+
+
+def _step_account_mail(db: sqlite_utils.Database) -> None:
+    """Accounts get an e-mail address and a choice of mail about new requests: at once, a daily digest or none;
+    `digest_until` is where the last digest ended."""
+    columns = db["users"].columns_dict
+    if "email" not in columns:
+        db["users"].add_column("email", str, not_null_default="")
+    if "notify" not in columns:
+        db["users"].add_column("notify", str, not_null_default="direct")
+    if "digest_until" not in columns:
+        db["users"].add_column("digest_until", str)
+
+
+def _step_teams(db: sqlite_utils.Database) -> None:
     """Teams: role slots per request, links as invitations (token, state, answer), feedback after closing.
 
     An existing active assignment becomes one accepted slot of its request (it was a confirmed link); ended ones
@@ -77,7 +116,8 @@ def _step_3(db: sqlite_utils.Database) -> None:
         db["slots"].create_index(["request_id"])
     columns = db["assignments"].columns_dict
     for name, kind in (("slot_id", int), ("state", str), ("token_hash", str), ("expires", str),
-                       ("reminded", str), ("answered", str), ("reason", str), ("override", str)):
+                       ("reminded", str), ("answered", str), ("reason", str), ("override", str),
+                       ("reminder_token_hash", str)):
         if name not in columns:
             db["assignments"].add_column(name, kind)
     for row in db.execute("SELECT id, request_id, hours_per_week, start, end, created FROM assignments "
@@ -93,12 +133,16 @@ def _step_3(db: sqlite_utils.Database) -> None:
                "WHERE active = 1")
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_token ON assignments (token_hash) "
                "WHERE token_hash IS NOT NULL")
+    # The reminder carries a fresh link (only hashes are stored, so the first cannot be sent again); both work.
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_reminder_token ON assignments (reminder_token_hash) "
+               "WHERE reminder_token_hash IS NOT NULL")
     if "feedback" not in tables:
         db["feedback"].create({"request_id": int, "at": str, "useful": int, "why": str, "pool": str},
                               pk="request_id", foreign_keys=[("request_id", "help_requests", "id")])
 
 
-STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2, _step_3)
+STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2, _step_outbox, _step_reference,
+                                                              _step_account_mail, _step_teams)
 
 
 def version(db: sqlite_utils.Database) -> int:

@@ -72,7 +72,8 @@ class TeamStore:
 
     def by_token(self, token: str) -> dict | None:
         """The link an invitation token belongs to (any state), or None."""
-        rows = list(self.db["assignments"].rows_where("token_hash = ?", [token_hash(token)]))
+        digest = token_hash(token)
+        rows = list(self.db["assignments"].rows_where("token_hash = ? OR reminder_token_hash = ?", [digest, digest]))
         return rows[0] if rows else None
 
     def links(self, states: tuple[str, ...] | None = None) -> list[dict]:
@@ -215,11 +216,13 @@ class TeamStore:
             "state = ? AND active = 1 AND reminded IS NULL AND created < ?", [INVITED, stamp(invited_before)],
             order_by="id"))
 
-    def mark_reminded(self, link_id: int, at: dt.datetime) -> bool:
-        """Record a reminder once (False when another process did it first or it was answered meanwhile)."""
+    def mark_reminded(self, link_id: int, at: dt.datetime, token: str) -> bool:
+        """Record a reminder once, with the fresh token its mail carries (False when another process did it first
+        or it was answered meanwhile)."""
         with self.store.transaction() as db:
-            cursor = db.execute("UPDATE assignments SET reminded = ? WHERE id = ? AND state = ? AND active = 1 "
-                                "AND reminded IS NULL", [stamp(at), link_id, INVITED])
+            cursor = db.execute("UPDATE assignments SET reminded = ?, reminder_token_hash = ? WHERE id = ? "
+                                "AND state = ? AND active = 1 AND reminded IS NULL",
+                                [stamp(at), token_hash(token), link_id, INVITED])
             return cursor.rowcount == 1
 
     def expire(self, link_id: int, at: dt.datetime) -> dict | None:
