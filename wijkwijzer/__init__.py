@@ -58,11 +58,12 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, helpdesk, security, site
+    from wijkwijzer.web import api, coordinator, errors, helpdesk, invitations, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
     app.register_blueprint(helpdesk.bp)
+    app.register_blueprint(invitations.bp)
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(api.bp)
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,

@@ -319,6 +319,7 @@ def dashboard():
         requests_part = {
             **figures.request_figures(rows, events, today),
             "capacity": figures.capacity_in_use(svc.pool.members(), svc.requests.booked_hours(today), today),
+            "service": figures.service_levels(rows, events, svc.team.teams.links(), svc.team.feedback.all(), today),
         }
     taxonomy = svc.knowledge.taxonomy
     return render_template("coordinator/dashboard.html", requests=requests_part, taxonomy=taxonomy,
