@@ -112,6 +112,8 @@ class Services:
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
         services._add_mail_jobs()
+        # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
+        services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
         return services
 
     # -- search (search.hybrid does the work) -------------------------------------------------------------
