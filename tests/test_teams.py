@@ -238,3 +238,79 @@ def test_racing_links_answers_and_status_changes_keep_the_flow(svc):
             partial(svc.change_status, two, "afgerond", "g"),
         ])
         check_flow(svc)
+
+
+def test_an_active_assignment_of_an_older_database_becomes_one_accepted_slot(tmp_path):
+    import sqlite3
+
+    from wijkwijzer.storage import schema
+    from wijkwijzer.storage.db import Store
+    from wijkwijzer.storage.requests import RequestStore
+    from wijkwijzer.storage.teams import TeamStore
+
+    path = tmp_path / "old.db"
+    old = Store.__new__(Store)  # the database as the two first steps left it
+    old.path, old.read_only = path, None
+    import threading
+
+    old._local = threading.local()
+    steps = schema.STEPS
+    schema.STEPS = steps[:2]
+    try:
+        schema.migrate(old.transaction)
+    finally:
+        schema.STEPS = steps
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO help_requests (id, token_hash, created, updated, status, municipality, question, kind) "
+                 "VALUES (1, 'x', '2026-01-05T10:00:00+00:00', '2026-01-06T10:00:00+00:00', 'gekoppeld', 'Schiedam', "
+                 "'Een vraag over de wijkaanpak in Nieuwland.', 'expertpool')")
+    conn.execute("INSERT INTO assignments (request_id, member_id, hours_per_week, start, end, active, created, actor) "
+                 "VALUES (1, 'expertpool/a', 4, '2026-01-06', '2026-02-06', 0, '2026-01-06T10:00:00+00:00', 'c'), "
+                 "(1, 'expertpool/b', 4, '2026-01-06', '2026-02-06', 1, '2026-01-06T11:00:00+00:00', 'c')")
+    conn.commit()
+    conn.close()
+    old.close()
+    store = Store(path)  # runs the remaining steps
+    requests = RequestStore(store)
+    slots = TeamStore(store, requests).slots(1)
+    assert len(slots) == 1 and slots[0]["link"]["member_id"] == "expertpool/b"
+    assert slots[0]["link"]["state"] == "geaccepteerd" and slots[0]["hours_per_week"] == 4
+    assert [link["state"] for link in slots[0]["past"]] == [] and requests.get(1)["status"] == "gekoppeld"
+    assert store.db.execute("SELECT state FROM assignments WHERE member_id = 'expertpool/a'").fetchone()[0] == \
+        "vrijgegeven"
+    store.close()
+
+
+def test_a_refused_link_on_the_page_offers_an_override_that_is_logged(tmp_path):
+    import re
+    from dataclasses import replace
+
+    from tests.conftest import ROOT, SAMPLE_CONTENT
+    from wijkwijzer import create_app
+
+    app = create_app(replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts"), watch=False)
+    svc = app.extensions["wijkwijzer"]
+    svc.accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
+    client = app.test_client()
+
+    def token(path: str) -> str:
+        return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+    client.post("/coordinator/inloggen", data={"username": "coord", "password": "lang-genoeg-wachtwoord",
+                                               "csrf_token": token("/coordinator/inloggen")})
+    request_id = submit(svc)
+    slot = svc.team.ensure(request_id)[0]
+    page = f"/coordinator/aanvraag/{request_id}"
+    refused = client.post(f"{page}/koppelen", follow_redirects=True, data={
+        "slot_id": slot["id"], "member_id": "flexpool/wouter-scheepmaker", "csrf_token": token(page)})
+    html = refused.get_data(as_text=True)
+    assert "Kan niet: belangenconflict met de gemeente Schiedam" in html
+    assert "Reden voor de afwijking" in html and svc.requests.assignments(request_id) == []
+    client.post(f"{page}/koppelen", data={"slot_id": slot["id"], "member_id": "flexpool/wouter-scheepmaker",
+                                          "override": "Enige planjurist; conflict besproken met de gemeente",
+                                          "csrf_token": token(page)})
+    assert [a["member_id"] for a in svc.requests.assignments(request_id)] == ["flexpool/wouter-scheepmaker"]
+    logged = [a for a in svc.audit.trail(request_id) if "AFWIJKING" in a["action"]]
+    assert logged and "belangenconflict" in logged[0]["action"] and "Enige planjurist" in logged[0]["action"]
+    assert "Gekoppeld met afwijking: Enige planjurist" in client.get(page).get_data(as_text=True)
+    svc.close()
