@@ -190,12 +190,12 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     svc = site_app.extensions["wijkwijzer"]
     result, token = svc.submit_request(dict(REQUEST))
     assert token, result.errors
-    request_id = svc.requests.by_token(token)["id"]
+    request_id, reference = svc.requests.by_token(token)["id"], svc.requests.by_token(token)["reference"]
     page.goto(f"{site}/coordinator/inloggen")
     check(page, "inloggen")
     login(page, site)
     check(page, "coordinator-aanvragen")
-    page.locator("table a", has_text=f"#{request_id}").first.click()
+    page.locator("table a", has_text=reference).first.click()
     page.wait_for_url(re.compile(rf"/coordinator/aanvraag/{request_id}$"))
     assert "Voorgestelde koppelingen" in page.content() and "u/week beschikbaar" in page.content()
     check(page, "coordinator-aanvraag")

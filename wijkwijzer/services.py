@@ -98,7 +98,7 @@ class Services:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(vectors, embedder, reason)
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
-        requests, accounts, outbox = RequestStore(store), Accounts(store), Outbox(store)
+        requests, accounts, outbox = RequestStore(store, settings.secret_key), Accounts(store), Outbox(store)
         notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display)
         services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                        requests=requests, accounts=accounts, audit=AuditLog(store), runs=runs,
@@ -345,6 +345,14 @@ class Services:
         """Deliver the mails that are due (None without SMTP settings). Safe in several processes at once."""
         sender = self.mail_sender()
         return sender.deliver(self.outbox, limit=limit, now=now) if sender else None
+
+    def retry_mail(self, mail_id: int, actor: str) -> bool:
+        """Queue a failed mail again, recorded in the audit log; False when it was not failed (or is gone)."""
+        with self.store.transaction():
+            retried = self.outbox.retry(mail_id) == 1
+            if retried:
+                self.audit.record(actor, f"E-mail {mail_id} opnieuw in de wachtrij")
+        return retried
 
     def _add_mail_jobs(self) -> None:
         self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))

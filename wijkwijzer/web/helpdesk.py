@@ -39,7 +39,11 @@ def status(token: str):
     if found is None:
         abort(404)
     history = svc.requests.history(found["id"])
+    # The link as the mails give it when the site's address is configured, else as this request reached us.
+    status_url = (svc.notifier.status_url(token) if svc.settings.base_url
+                  else url_for("helpdesk.status", token=token, _external=True))
     return render_template("hulpvraag_status.html", item=found, history=history, statuses=STATUSES,
+                           status_url=status_url,
                            new=request.args.get("nieuw") == "1", taxonomy=svc.knowledge.taxonomy,
                            kinds=KIND_LABELS), 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
