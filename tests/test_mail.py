@@ -197,8 +197,10 @@ def test_daily_digest_once_per_day_per_coordinator(app, smtp):
     svc.accounts.set_mail("dagelijks", email="dag@nplv.example.nl", notify="daily")
     svc.accounts.add("stil", "Geen Mail", PASSWORD)
     svc.accounts.set_mail("stil", email="stil@nplv.example.nl", notify="off")
-    with svc.store.transaction() as db:  # the account existed before these requests came in
-        db.execute("UPDATE users SET created = '2026-01-01T00:00:00+00:00' WHERE username = 'dagelijks'")
+    chose = dt.datetime.fromisoformat(svc.accounts.mail_recipients("daily")[0]["digest_until"])
+    assert abs(chose - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)  # not since the account was made
+    with svc.store.transaction() as db:  # the choice was made before these requests came in
+        db.execute("UPDATE users SET digest_until = '2026-01-01T00:00:00+00:00' WHERE username = 'dagelijks'")
     client = app.test_client()
     submit(client)
     submit(client, municipality="Den Haag")
@@ -354,3 +356,30 @@ def test_mail_commands(tmp_path, smtp, monkeypatch):
     outbox.enqueue(Message("c@example.nl", "Derde", "tekst", "<p>tekst</p>", "test"))
     result = run("mail", "send")
     assert result.exit_code == 1 and "niet bereikbaar" in result.output
+
+
+def test_the_running_site_sends_in_its_background_thread(tmp_path, smtp):
+    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts", jobs_interval=0.2,
+                       smtp_url=f"smtp://127.0.0.1:{smtp.port}", mail_from="noreply@nplv.example.nl", base_url=BASE)
+    app = create_app(settings, watch=True)  # as `serve` and every gunicorn worker start it
+    try:
+        assert submit(app.test_client()).status_code == 303
+        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+        while not smtp.mailbox.messages and dt.datetime.now() < deadline:
+            threading.Event().wait(0.1)
+        assert [m["To"] for m in smtp.mailbox.messages] == ["j.jansen@schiedam.nl"]
+    finally:
+        app.extensions["wijkwijzer"].close()
+
+
+def test_an_unsendable_mail_fails_alone_and_the_export_lists_the_mails(app, smtp):
+    svc = app.extensions["wijkwijzer"]
+    submit(app.test_client())
+    row = svc.requests.queue()[0]
+    bad = svc.outbox.enqueue(Message(to="x@example.nl\r\nBcc: y@example.nl", subject="Kapot", text="t", html="",
+                                     kind="test"))
+    report = svc.send_mail()
+    assert report.failed == [bad] and len(report.sent) == 2
+    assert svc.outbox.get(bad)["last_error"].startswith("ongeldige e-mail")
+    exported = svc.export_request(row["id"])
+    assert [m["kind"] for m in exported["mails"]] == ["receipt"] and exported["mails"][0]["status"] == SENT

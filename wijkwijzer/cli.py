@@ -215,6 +215,7 @@ def purge(months: int | None) -> None:
         keep = services.settings.retention_months if months is None else months
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=round(keep * 30.44))
         erased = services.purge(cutoff)
+        services.prune_mail()  # delivered mails hold addresses and status links: kept 30 days
     click.echo(f"{len(erased)} aanvragen gewist (afgesloten vóór {cutoff.date().isoformat()}).")
 
 
@@ -363,6 +364,7 @@ def mail_send() -> None:
             raise click.UsageError(f"WIJKWIJZER_SMTP_URL is niet ingesteld; {waiting} mails wachten in de outbox")
         services.notifier.queue_digests(_now(), services.settings.digest_hour)
         report = services.send_mail()
+        services.prune_mail()
     click.echo(f"{len(report.sent)} verzonden, {len(report.retry)} later opnieuw, {len(report.failed)} mislukt.")
     if report.error:
         click.echo(f"Mailserver niet bereikbaar: {report.error}", err=True)

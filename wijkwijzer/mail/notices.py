@@ -128,9 +128,12 @@ class Notifier:
         if cutoff_local > local:
             cutoff_local -= dt.timedelta(days=1)
         cutoff = cutoff_local.astimezone(dt.UTC).isoformat(timespec="seconds")
+        due = [a for a in self.accounts.mail_recipients("daily") if (a["digest_until"] or a["created"]) < cutoff]
+        if not due:
+            return []  # the usual case: checked without the write lock
         ids = []
         with self.outbox.store.transaction():
-            for account in self.accounts.mail_recipients("daily"):
+            for account in self.accounts.mail_recipients("daily"):  # again, inside: another process may be first
                 since = account["digest_until"] or account["created"]
                 if since >= cutoff:
                     continue

@@ -109,6 +109,8 @@ class SmtpSender:
     def deliver(self, outbox: Outbox, limit: int = 100, now: dt.datetime | None = None) -> Delivery:
         """Send due mails until none is due, `limit` are done, or the server cannot be reached."""
         report = Delivery()
+        if not outbox.due(now):
+            return report  # the usual case: no write lock taken every few seconds in every process
         conn: smtplib.SMTP | None = None
         try:
             while len(report.sent) + len(report.retry) + len(report.failed) < limit:
@@ -117,9 +119,14 @@ class SmtpSender:
                     break
                 for position, row in enumerate(rows):
                     try:
+                        email = build_email(row, self.mail_from, now)
+                    except (ValueError, TypeError) as exc:  # a header no mail may carry: never sendable
+                        outbox.mark_failed(row["id"], token, f"ongeldige e-mail: {exc}", permanent=True, now=now)
+                        report.failed.append(row["id"])
+                        continue
+                    try:
                         if conn is None:
                             conn = self.connect()
-                        email = build_email(row, self.mail_from, now)
                         envelope_from = parseaddr(self.mail_from)[1]
                         conn.send_message(email, from_addr=envelope_from, to_addrs=[row["recipient"]])
                     except (OSError, smtplib.SMTPException) as exc:

@@ -237,7 +237,7 @@ def editor():
 def export(request_id: int):
     """Everything stored about one request as JSON (for a request for access under the AVG)."""
     _audited(request_id, "geëxporteerd")
-    response = jsonify(services().requests.export(request_id))
+    response = jsonify(services().export_request(request_id))
     response.headers["Content-Disposition"] = f'attachment; filename="aanvraag-{request_id}.json"'
     return response
 
