@@ -182,7 +182,31 @@ def test_submit_a_request_and_follow_its_link(page, site):
     page.get_by_role("button", name="Aanvraag versturen").click()
     page.wait_for_url(re.compile(r"/hulpvraag/status/"))
     assert "Uw aanvraag is verstuurd" in page.content()
+    assert re.search(r"WW-\d{4}-\d{4}", page.locator(".facts").inner_text())  # the reference number
     check(page, "hulpvraag-status")
+    link = page.get_by_label("Link naar deze pagina")
+    assert link.input_value() == page.url.split("?")[0]
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Kopieer link").click()  # shown by our script, hidden without it
+    page.get_by_text("De link is gekopieerd.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == link.input_value()
+
+
+def test_outbox_page_shows_what_would_be_sent(page, site, site_app):
+    svc = site_app.extensions["wijkwijzer"]
+    result, token = svc.submit_request(dict(REQUEST))
+    assert token, result.errors
+    reference = svc.requests.by_token(token)["reference"]
+    login(page, site)
+    page.get_by_role("link", name="Uitgaande e-mail").click()
+    page.wait_for_url(re.compile(r"/coordinator/uitgaande-mail$"))
+    assert "Er is geen mailserver ingesteld" in page.content()
+    mail = page.locator(".mail-item", has_text=f"Uw hulpvraag is ontvangen ({reference})")
+    mail.locator("summary").click()
+    assert "/hulpvraag/status/" in mail.locator(".mail-text").inner_text()
+    check(page, "uitgaande-mail")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling on a phone
 
 
 def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
@@ -190,12 +214,12 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     svc = site_app.extensions["wijkwijzer"]
     result, token = svc.submit_request(dict(REQUEST))
     assert token, result.errors
-    request_id = svc.requests.by_token(token)["id"]
+    request_id, reference = svc.requests.by_token(token)["id"], svc.requests.by_token(token)["reference"]
     page.goto(f"{site}/coordinator/inloggen")
     check(page, "inloggen")
     login(page, site)
     check(page, "coordinator-aanvragen")
-    page.locator("table a", has_text=f"#{request_id}").first.click()
+    page.locator("table a", has_text=reference).first.click()
     page.wait_for_url(re.compile(rf"/coordinator/aanvraag/{request_id}$"))
     assert "Voorgestelde koppelingen" in page.content() and "u/week beschikbaar" in page.content()
     check(page, "coordinator-aanvraag")

@@ -100,7 +100,8 @@ class Services:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(vectors, embedder, reason)
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
-        requests, accounts, outbox, audit = RequestStore(store), Accounts(store), Outbox(store), AuditLog(store)
+        requests, accounts, outbox = RequestStore(store, settings.secret_key), Accounts(store), Outbox(store)
+        audit = AuditLog(store)
         notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display)
         team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
                      reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
@@ -328,13 +329,32 @@ class Services:
         sender = self.mail_sender()
         return sender.deliver(self.outbox, limit=limit, now=now) if sender else None
 
+    def retry_mail(self, mail_id: int, actor: str) -> bool:
+        """Queue a failed mail again, recorded in the audit log; False when it was not failed (or is gone)."""
+        with self.store.transaction():
+            retried = self.outbox.retry(mail_id) == 1
+            if retried:
+                self.audit.record(actor, f"E-mail {mail_id} opnieuw in de wachtrij")
+        return retried
+
+    def prune_mail(self, now: dt.datetime | None = None) -> int:
+        """Delete mails delivered more than SENT_MAIL_DAYS ago; returns how many."""
+        return self.outbox.prune((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=SENT_MAIL_DAYS))
+
+    def export_request(self, request_id: int) -> dict | None:
+        """Everything stored about one request, its mails included (for a data-subject access request)."""
+        data = self.requests.export(request_id)
+        if data is not None:
+            data["mails"] = [{key: mail[key] for key in ("created", "kind", "recipient", "subject", "text", "status",
+                                                         "sent")} for mail in self.outbox.for_request(request_id)]
+        return data
+
     def _add_mail_jobs(self) -> None:
         self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))
         if self.settings.smtp is not None:
             self.jobs.add("mail versturen", self.settings.jobs_interval, lambda now: self.send_mail(now))
             # Delivered mails hold addresses and status links; a month is enough to answer "did it go out?".
-            self.jobs.add("verzonden mail opruimen", 3600,
-                          lambda now: self.outbox.prune(now - dt.timedelta(days=SENT_MAIL_DAYS)))
+            self.jobs.add("verzonden mail opruimen", 3600, self.prune_mail)
 
     def periodic_jobs(self) -> list[Job]:
         """The registered jobs (add one with `services.jobs.add(name, every_seconds, run)`)."""
@@ -347,7 +367,7 @@ class Services:
     def start_jobs(self) -> None:
         """Run due jobs every `jobs_interval` seconds in one daemon thread of this process. Every server process
         runs them; each job claims its work in a transaction, so none is done twice."""
-        if self._jobs_thread is None:
+        if self._jobs_thread is None and self.store.read_only is None:  # read-only: nothing to send or queue
             self._jobs_thread = self.jobs.start(self._stop, self.settings.jobs_interval)
 
     def close(self) -> None:

@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 # Outbox states: waiting to be sent (also between retries), being sent by one sender, delivered, given up.
 PENDING, SENDING, SENT, FAILED = "wacht", "bezig", "verzonden", "mislukt"
 STATES = (PENDING, SENDING, SENT, FAILED)
+# What each kind of mail is, for the outbox page (a kind without a label shows its name).
+MAIL_KINDS = {
+    "receipt": "Ontvangstbevestiging aan de aanvrager",
+    "status": "Nieuwe status voor de aanvrager",
+    "new_request": "Nieuwe aanvraag, aan een coördinator",
+    "digest": "Dagoverzicht van nieuwe aanvragen, aan een coördinator",
+}
+STATE_LABELS = {PENDING: "Wacht op verzending", SENDING: "Wordt verzonden", SENT: "Verzonden", FAILED: "Mislukt"}
 # After this many failed attempts a temporary error is given up on (about two days with the backoff below).
 MAX_ATTEMPTS = 12
 FIRST_DELAY = dt.timedelta(minutes=1)

@@ -91,12 +91,14 @@ class Notifier:
         """Queue the mail to the submitter about a new status, naming the linked experts and how to reach them.
 
         `note` is shown only for a decline (the reason the coordinator gives the submitter); other notes are
-        internal. Returns the mail id, or None when the request has no address (erased)."""
+        internal. The status link is derived again when the secret key allows (see RequestStore.status_token).
+        Returns the mail id, or None when the request has no address (erased)."""
         row = self.requests.get(request_id)
         if row is None:
             raise KeyError(request_id)
         if not row.get("email"):
             return None
+        token = token or self.requests.status_token(request_id)
         headline, explanation = STATUS_TEXT.get(status, (f"Uw aanvraag is {status}", ""))
         members = {member.id: member for member in self.members()}
         experts = []
@@ -128,9 +130,12 @@ class Notifier:
         if cutoff_local > local:
             cutoff_local -= dt.timedelta(days=1)
         cutoff = cutoff_local.astimezone(dt.UTC).isoformat(timespec="seconds")
+        due = [a for a in self.accounts.mail_recipients("daily") if (a["digest_until"] or a["created"]) < cutoff]
+        if not due:
+            return []  # the usual case: checked without the write lock
         ids = []
         with self.outbox.store.transaction():
-            for account in self.accounts.mail_recipients("daily"):
+            for account in self.accounts.mail_recipients("daily"):  # again, inside: another process may be first
                 since = account["digest_until"] or account["created"]
                 if since >= cutoff:
                     continue

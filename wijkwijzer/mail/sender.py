@@ -60,6 +60,17 @@ def _permanent(exc: Exception) -> bool:
     return False
 
 
+def _server_trouble(exc: Exception) -> bool:
+    """Whether the error concerns the server or our account rather than this mail: the round then stops.
+    (smtplib's errors are OSErrors too, so the answers about one mail are picked out first.)"""
+    if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPAuthenticationError | smtplib.SMTPSenderRefused |
+                  smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException):
+        return exc.smtp_code == 421 if isinstance(exc, smtplib.SMTPResponseException) else False
+    return True  # refused connection, timeout, TLS failure, name lookup
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{rcpt}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
@@ -98,6 +109,8 @@ class SmtpSender:
     def deliver(self, outbox: Outbox, limit: int = 100, now: dt.datetime | None = None) -> Delivery:
         """Send due mails until none is due, `limit` are done, or the server cannot be reached."""
         report = Delivery()
+        if not outbox.due(now):
+            return report  # the usual case: no write lock taken every few seconds in every process
         conn: smtplib.SMTP | None = None
         try:
             while len(report.sent) + len(report.retry) + len(report.failed) < limit:
@@ -106,17 +119,19 @@ class SmtpSender:
                     break
                 for position, row in enumerate(rows):
                     try:
+                        email = build_email(row, self.mail_from, now)
+                    except (ValueError, TypeError) as exc:  # a header no mail may carry: never sendable
+                        outbox.mark_failed(row["id"], token, f"ongeldige e-mail: {exc}", permanent=True, now=now)
+                        report.failed.append(row["id"])
+                        continue
+                    try:
                         if conn is None:
                             conn = self.connect()
-                        email = build_email(row, self.mail_from, now)
                         envelope_from = parseaddr(self.mail_from)[1]
                         conn.send_message(email, from_addr=envelope_from, to_addrs=[row["recipient"]])
                     except (OSError, smtplib.SMTPException) as exc:
                         error = _describe(exc)
-                        connection = isinstance(exc, OSError | smtplib.SMTPServerDisconnected |
-                                                smtplib.SMTPConnectError | smtplib.SMTPAuthenticationError |
-                                                smtplib.SMTPSenderRefused)
-                        if not connection:
+                        if not _server_trouble(exc):
                             state = outbox.mark_failed(row["id"], token, error, permanent=_permanent(exc), now=now)
                             (report.failed if state == FAILED else report.retry).append(row["id"])
                             log.warning("mail %s niet afgeleverd: %s", row["id"], error)

@@ -49,8 +49,11 @@ class Accounts:
         there is no such account. Values are checked by the caller (the CLI names the option)."""
         changes = {key: value for key, value in (("email", email), ("notify", notify)) if value is not None}
         with self.store.transaction() as db:
-            if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+            row = db.execute("SELECT notify FROM users WHERE username = ?", [username]).fetchone()
+            if row is None:
                 return False
+            if notify == "daily" and row[0] != "daily":
+                changes["digest_until"] = now()  # the first digest starts now, not at the account's creation
             if changes:
                 db["users"].update(username, changes)
         return True

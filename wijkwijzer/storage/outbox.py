@@ -117,6 +117,17 @@ class Outbox:
         found = dict(self.store.db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
         return {state: int(found.get(state, 0)) for state in STATES}
 
+    def due(self, now: dt.datetime | None = None) -> bool:
+        """Whether any mail waits to be claimed (a read, without the write lock a claim takes)."""
+        stamp = _stamp(now)
+        return self.store.db.execute(
+            "SELECT 1 FROM outbox WHERE (status = ? AND next_attempt <= ?) OR (status = ? AND claimed_until <= ?) "
+            "LIMIT 1", [PENDING, stamp, SENDING, stamp]).fetchone() is not None
+
+    def for_request(self, request_id: int) -> list[dict]:
+        """The mails about one request, oldest first (for a data-subject access request)."""
+        return [_decode(r) for r in self.store.db["outbox"].rows_where("request_id = ?", [request_id], order_by="id")]
+
     def next_due(self) -> str | None:
         """When the next waiting mail is due (UTC, ISO), or None when none waits."""
         row = self.store.db.execute("SELECT min(next_attempt) FROM outbox WHERE status = ?", [PENDING]).fetchone()

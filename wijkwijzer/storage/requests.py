@@ -7,8 +7,10 @@ request by an unguessable token; only its SHA-256 is stored.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import secrets
 
@@ -30,11 +32,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def derive_token(secret: str, salt: str) -> str:
+    """A status-link token from the site's secret key and the request's random salt: mails sent after the
+    receipt can carry the link again, while the database alone (a leaked backup) still holds only its hash."""
+    digest = hmac.new(secret.encode(), f"status-link:{salt}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
 class RequestStore:
     """Tables: help_requests, request_events; reads of assignments (teams.py writes them)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, secret: str = "") -> None:
         self.store = store
+        self.secret = secret  # derives status-link tokens; without one they are random and told only once
 
     @property
     def db(self):
@@ -45,10 +55,11 @@ class RequestStore:
     def submit(self, data: dict) -> tuple[int, str]:
         """Store a validated request as 'nieuw' with the next reference number (WW-2026-0042); returns its id and
         the token for the submitter's status link."""
-        token = secrets.token_urlsafe(24)
+        salt = secrets.token_urlsafe(16)
+        token = derive_token(self.secret, salt) if self.secret else secrets.token_urlsafe(24)
         stamp = now()
         row = {**data, "themes": json.dumps(data.get("themes") or []), "token_hash": token_hash(token),
-               "created": stamp, "updated": stamp, "status": NEW}
+               "created": stamp, "updated": stamp, "status": NEW, "link_salt": salt if self.secret else None}
         with self.store.transaction() as db:
             row["reference"] = next_reference(db, stamp)
             request_id = int(db["help_requests"].insert(row).last_pk)
@@ -59,6 +70,14 @@ class RequestStore:
         """One request with its themes decoded, or None."""
         rows = list(self.db["help_requests"].rows_where("id = ?", [request_id]))
         return _decode(rows[0]) if rows else None
+
+    def status_token(self, request_id: int) -> str | None:
+        """The token of a request's status link, when it can be derived again (same secret key), else None."""
+        row = self.db.execute("SELECT token_hash, link_salt FROM help_requests WHERE id = ?", [request_id]).fetchone()
+        if not (row and row[1] and self.secret):
+            return None
+        token = derive_token(self.secret, row[1])
+        return token if hmac.compare_digest(token_hash(token), row[0]) else None  # the key changed since: no link
 
     def by_token(self, token: str) -> dict | None:
         """The request a status link points to, or None."""

@@ -77,13 +77,16 @@ def _step_outbox(db: sqlite_utils.Database) -> None:
 
 def _step_reference(db: sqlite_utils.Database) -> None:
     """A reference number per help request (WW-2026-0042): a sequence per year, kept in `request_numbers`;
-    requests stored before this step get theirs in the order they came in."""
+    requests stored before this step get theirs in the order they came in. And the salt from which a status
+    link is derived again for later mails (none for earlier requests: their links were random)."""
     from wijkwijzer.storage.references import next_reference
 
     if "request_numbers" not in db.table_names():
         db["request_numbers"].create({"year": int, "last": int}, pk="year")
     if "reference" not in db["help_requests"].columns_dict:
         db["help_requests"].add_column("reference", str)
+    if "link_salt" not in db["help_requests"].columns_dict:  # storage/requests.py: derive_token
+        db["help_requests"].add_column("link_salt", str)
     for request_id, created in db.execute(
             "SELECT id, created FROM help_requests WHERE reference IS NULL ORDER BY created, id").fetchall():
         db.execute("UPDATE help_requests SET reference = ? WHERE id = ?", [next_reference(db, created), request_id])

@@ -273,6 +273,40 @@ def apply_batch():
     return redirect(url_for("coordinator.queue"), code=303)
 
 
+@bp.get("/uitgaande-mail")
+@login_required
+def outbox():
+    """Every mail the site sends or would send, newest first; without a mail server, what would be sent."""
+    from wijkwijzer.domain.mail import MAIL_KINDS, STATE_LABELS, STATES
+    from wijkwijzer.mail.compose import dutch_datetime
+
+    svc = services()
+    status = request.args.get("status") or None
+    if status and status not in STATES:
+        abort(404)
+    page = max(request.args.get("pagina", 1, type=int) or 1, 1)
+    rows = svc.outbox.list(status, limit=OUTBOX_PAGE + 1, offset=(page - 1) * OUTBOX_PAGE)
+    mails = [{**row, "created_label": dutch_datetime(row["created"]), "sent_label": dutch_datetime(row["sent"]),
+              "next_label": dutch_datetime(row["next_attempt"])} for row in rows[:OUTBOX_PAGE]]
+    return render_template("coordinator/outbox.html", mails=mails, status=status, states=STATES, kinds=MAIL_KINDS,
+                           labels=STATE_LABELS, counts=svc.outbox.counts(), smtp=svc.settings.smtp is not None,
+                           page=page, more=len(rows) > OUTBOX_PAGE)
+
+
+OUTBOX_PAGE = 50
+
+
+@bp.post("/uitgaande-mail/<int:mail_id>/opnieuw")
+@login_required
+def retry_mail(mail_id: int):
+    """Send a failed mail again on the next round (after the address or the server was fixed)."""
+    if services().retry_mail(mail_id, g.user["username"]):
+        flash("De e-mail wordt opnieuw verstuurd.", "success")
+    else:
+        flash("Deze e-mail is niet mislukt of bestaat niet meer.", "error")
+    return redirect(url_for("coordinator.outbox"), code=303)
+
+
 @bp.get("/redactie", endpoint="editor")
 @requires("editor", "coordinator")
 def editor():
@@ -288,7 +322,7 @@ def editor():
 def export(request_id: int):
     """Everything stored about one request as JSON (for a request for access under the AVG)."""
     _audited(request_id, "geëxporteerd")
-    response = jsonify(services().requests.export(request_id))
+    response = jsonify(services().export_request(request_id))
     response.headers["Content-Disposition"] = f'attachment; filename="aanvraag-{request_id}.json"'
     return response
 

@@ -50,7 +50,11 @@ def status(token: str, feedback_errors: dict | None = None, code: int = 200):
         member = members.get(link["member_id"]) if link else None
         team.append({"role": slot["role"], "member": member, "accepted": bool(link and link["state"] == "geaccepteerd"),
                      "pool": POOLS.get(member.pool, member.pool) if member else ""})
+    # The link as the mails give it when the site's address is configured, else as this request reached us.
+    status_url = (svc.notifier.status_url(token) if svc.settings.base_url
+                  else url_for("helpdesk.status", token=token, _external=True))
     return render_template("hulpvraag_status.html", item=found, history=history, statuses=STATUSES,
+                           status_url=status_url,
                            new=request.args.get("nieuw") == "1", taxonomy=svc.knowledge.taxonomy,
                            kinds=KIND_LABELS, team=team, next_step=next_step(found["status"], team), token=token,
                            feedback=svc.team.feedback.get(found["id"]), feedback_errors=feedback_errors or {},
