@@ -50,6 +50,13 @@ class Teams:
     # The submitter's mail on a status change: (request id, status, note), inside the change's transaction.
     on_status: Callable[[int, str, str], object] | None = None
 
+    def __post_init__(self) -> None:
+        self.teams.names = self._name
+
+    def _name(self, member_id: str) -> str:
+        member = self.members().get(member_id)
+        return member.name if member else member_id
+
     # -- reading -------------------------------------------------------------------------------------------
     def members(self) -> dict[str, PoolMember]:
         """Every valid pool member by id."""

@@ -10,6 +10,7 @@ of its token is stored.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from wijkwijzer.domain.helprequests import DECLINED as CLOSED_DECLINED
 from wijkwijzer.domain.helprequests import (
@@ -39,6 +40,8 @@ class TeamStore:
     def __init__(self, store: Store, requests: RequestStore) -> None:
         self.store = store
         self.requests = requests
+        # How the history names a member (the composition root gives the pool's names; ids otherwise).
+        self.names: Callable[[str], str] = str
 
     @property
     def db(self):
@@ -162,7 +165,7 @@ class TeamStore:
             if status == NEW:
                 self.requests._change(request_id, IN_PROGRESS, actor, "team in de maak")
             role = f" als {slot['role']}" if slot["role"] else ""
-            self._event(request_id, actor, f"uitgenodigd: {member_id}{role}", at)
+            self._event(request_id, actor, f"uitgenodigd: {self.names(member_id)}{role}", at)
             self.settle(request_id, actor)
         return replaced, broken
 
@@ -176,7 +179,7 @@ class TeamStore:
             self._check_capacity(link["member_id"], _spec(link), capacity, except_slot=link["slot_id"],
                                  skip=bool(link["override"]))
             db.execute("UPDATE assignments SET state = ?, answered = ? WHERE id = ?", [ACCEPTED, stamp(at), link["id"]])
-            self._event(link["request_id"], link["member_id"], "uitnodiging geaccepteerd", at)
+            self._event(link["request_id"], link["member_id"], f"{self.names(link['member_id'])} doet mee", at)
             self.settle(link["request_id"], link["member_id"])
             return {**link, "state": ACCEPTED}
 
@@ -185,7 +188,7 @@ class TeamStore:
         with self.store.transaction():
             link = self._pending(token, at)
             ended = self._end(link, DECLINED, at, reason)
-            self._event(link["request_id"], link["member_id"], "uitnodiging afgeslagen", at)
+            self._event(link["request_id"], link["member_id"], f"{self.names(link['member_id'])} kan niet", at)
             self.settle(link["request_id"], link["member_id"])
             return ended
 
@@ -200,7 +203,7 @@ class TeamStore:
             if link is None:
                 raise RefusedChange("deze plek is al leeg")
             ended = self._end(link, RELEASED, at, reason)
-            self._event(slot["request_id"], actor, f"vrijgegeven: {link['member_id']}", at)
+            self._event(slot["request_id"], actor, f"vrijgegeven: {self.names(link['member_id'])}", at)
             self.settle(slot["request_id"], actor)
             return ended
 
@@ -232,7 +235,8 @@ class TeamStore:
             if not rows or at.date() <= dt.date.fromisoformat(rows[0]["expires"]):
                 return None
             ended = self._end(rows[0], EXPIRED, at, "geen antwoord binnen de termijn")
-            self._event(ended["request_id"], "wijkwijzer", f"uitnodiging verlopen: {ended['member_id']}", at)
+            who = self.names(ended["member_id"])
+            self._event(ended["request_id"], "wijkwijzer", f"uitnodiging verlopen: {who}", at)
             self.settle(ended["request_id"], "wijkwijzer")
             return ended
 

@@ -14,6 +14,7 @@ from wijkwijzer.domain.helprequests import (
     DONE,
     IN_PROGRESS,
     KIND_LABELS,
+    MATCHED,
     STATUSES,
     TRANSITIONS,
     AssignmentRefused,
@@ -115,7 +116,9 @@ def detail(request_id: int):
         "coordinator/request.html", item=item, suggestions=suggestions, history=svc.requests.history(request_id),
         slots=slots, members=members, kinds=KIND_LABELS, states=STATE_LABELS, override=override,
         pool_members=sorted(members.values(), key=lambda m: (m.pool, m.name)),
-        next_statuses=TRANSITIONS[item["status"]], taxonomy=svc.knowledge.taxonomy,
+        # 'gekoppeld' and the way back follow the team (accepting, releasing); the form offers the rest.
+        next_statuses=[s for s in TRANSITIONS[item["status"]] if s not in (MATCHED, IN_PROGRESS)
+                       or (s == IN_PROGRESS and item["status"] != MATCHED)], taxonomy=svc.knowledge.taxonomy,
         audit=svc.audit.trail(request_id),
     )
 
