@@ -314,3 +314,19 @@ def test_a_refused_link_on_the_page_offers_an_override_that_is_logged(tmp_path):
     assert logged and "belangenconflict" in logged[0]["action"] and "Enige planjurist" in logged[0]["action"]
     assert "Gekoppeld met afwijking: Enige planjurist" in client.get(page).get_data(as_text=True)
     svc.close()
+
+
+def test_the_invitations_command_runs_the_clock(svc, monkeypatch):
+    from click.testing import CliRunner
+
+    from wijkwijzer.cli import main
+
+    request_id = submit(svc)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    svc.team.link(svc.team.ensure(request_id)[0]["id"], "flexpool/ruud-ruim", "a", at=long_ago)
+    monkeypatch.setenv("WIJKWIJZER_DATA_DIR", str(svc.settings.data_dir))
+    monkeypatch.setenv("WIJKWIJZER_CONTENT_DIR", str(svc.settings.content_dir))
+    monkeypatch.setenv("WIJKWIJZER_EXPERTS_DIR", str(svc.settings.experts_dir))
+    result = CliRunner().invoke(main, ["invitations"])
+    assert result.exit_code == 0 and "1 verlopen uitnodigingen" in result.output, result.output
+    assert svc.team.ensure(request_id)[0]["link"] is None

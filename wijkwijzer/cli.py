@@ -458,6 +458,18 @@ def model_install(force: bool) -> None:
 
 
 @main.command()
+def invitations() -> None:
+    """Send due invitation reminders and expire unanswered invitations, handing their slots back (for cron, or
+    with background jobs off). The mails go to the outbox; `wijkwijzer mail send` delivers them.
+
+    Example: wijkwijzer invitations
+    """
+    with _services() as services:
+        done = services.team.run_clock(_now())
+    click.echo(f"{done['reminded']} herinneringen, {done['expired']} verlopen uitnodigingen.")
+
+
+@main.command()
 @click.option("--host", default=None, help="Address to listen on (default WIJKWIJZER_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default WIJKWIJZER_PORT or 5000).")
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloader (development only).")
