@@ -92,7 +92,8 @@ def smtp():
 def app(tmp_path, smtp):
     settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts",
                        smtp_url=f"smtp://127.0.0.1:{smtp.port}?timeout=5",
-                       mail_from="Wijkwijzer <noreply@nplv.example.nl>", base_url=BASE)
+                       mail_from="Wijkwijzer <noreply@nplv.example.nl>", base_url=BASE,
+                       mail_reply_to="programmabureau@nplv.example.nl")
     app = create_app(settings, watch=False)
     svc = app.extensions["wijkwijzer"]
     svc.accounts.add("coord", "Coördinator Één", PASSWORD)
@@ -125,11 +126,13 @@ def test_receipt_and_coordinator_notice_arrive_with_reference_and_link(app, smtp
     assert receipt["From"] == "Wijkwijzer <noreply@nplv.example.nl>"
     assert receipt["Message-ID"].endswith("@nplv.example.nl>") and receipt["Date"]
     assert receipt["Auto-Submitted"] == "auto-generated"
+    assert receipt["Reply-To"] == "programmabureau@nplv.example.nl"
     text, html = parts(receipt)
     link = f"{BASE}{status_path}"
     assert row["reference"] in text and link in text and "Beste Jan Jansen" in text
     assert f'href="{link}"' in html and '<html lang="nl">' in html and row["reference"] in html
     assert "portiekwoningen" in text  # a copy of the question, to the submitter only
+    assert "mail naar programmabureau@nplv.example.nl" in text and "mailto:programmabureau@nplv.example.nl" in html
     page = client.get(status_path).get_data(as_text=True)  # the link in the mail opens the status page
     assert row["reference"] in page and f'value="{link}"' in page and "Kopieer link" in page
 

@@ -99,7 +99,8 @@ class Services:
         semantic = SemanticIndex(vectors, embedder, reason)
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
         requests, accounts, outbox = RequestStore(store, settings.secret_key), Accounts(store), Outbox(store)
-        notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display)
+        notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display,
+                            settings.mail_reply_to)
         services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                        requests=requests, accounts=accounts, audit=AuditLog(store), runs=runs,
                        writer=WriterLease(settings.data_dir / "writer.lock"),
