@@ -40,6 +40,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.raw: list[bytes] = []
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
 
@@ -53,6 +54,7 @@ class Mailbox:
         with self.lock:
             self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.raw.append(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
@@ -62,13 +64,14 @@ class Mailbox:
 class Server:
     """A real SMTP server on a free loopback port that a test can stop and start again (an outage)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options) -> None:
         self.port = free_port()
         self.mailbox = Mailbox()
         self.controller: Controller | None = None
+        self.options = options
 
     def start(self) -> None:
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **self.options)
         self.controller.start()
 
     def stop(self) -> None:
@@ -89,7 +92,8 @@ def smtp():
 def app(tmp_path, smtp):
     settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts",
                        smtp_url=f"smtp://127.0.0.1:{smtp.port}?timeout=5",
-                       mail_from="Wijkwijzer <noreply@nplv.example.nl>", base_url=BASE)
+                       mail_from="Wijkwijzer <noreply@nplv.example.nl>", base_url=BASE,
+                       mail_reply_to="programmabureau@nplv.example.nl")
     app = create_app(settings, watch=False)
     svc = app.extensions["wijkwijzer"]
     svc.accounts.add("coord", "Coördinator Één", PASSWORD)
@@ -122,11 +126,13 @@ def test_receipt_and_coordinator_notice_arrive_with_reference_and_link(app, smtp
     assert receipt["From"] == "Wijkwijzer <noreply@nplv.example.nl>"
     assert receipt["Message-ID"].endswith("@nplv.example.nl>") and receipt["Date"]
     assert receipt["Auto-Submitted"] == "auto-generated"
+    assert receipt["Reply-To"] == "programmabureau@nplv.example.nl"
     text, html = parts(receipt)
     link = f"{BASE}{status_path}"
     assert row["reference"] in text and link in text and "Beste Jan Jansen" in text
     assert f'href="{link}"' in html and '<html lang="nl">' in html and row["reference"] in html
     assert "portiekwoningen" in text  # a copy of the question, to the submitter only
+    assert "mail naar programmabureau@nplv.example.nl" in text and "mailto:programmabureau@nplv.example.nl" in html
     page = client.get(status_path).get_data(as_text=True)  # the link in the mail opens the status page
     assert row["reference"] in page and f'value="{link}"' in page and "Kopieer link" in page
 
@@ -383,3 +389,44 @@ def test_an_unsendable_mail_fails_alone_and_the_export_lists_the_mails(app, smtp
     assert svc.outbox.get(bad)["last_error"].startswith("ongeldige e-mail")
     exported = svc.export_request(row["id"])
     assert [m["kind"] for m in exported["mails"]] == ["receipt"] and exported["mails"][0]["status"] == SENT
+
+
+def test_non_ascii_travels_encoded_and_arrives_intact(app, smtp):
+    svc = app.extensions["wijkwijzer"]
+    assert submit(app.test_client(), municipality="Súdwest-Fryslân", contact_name="Sjoukje Hoekstra-Ôf").status_code \
+        == 303
+    svc.send_mail()
+    (notice,) = smtp.mailbox.to("coord@nplv.example.nl")
+    reference = svc.requests.queue()[0]["reference"]
+    assert notice["Subject"] == f"Nieuwe hulpvraag {reference} uit Súdwest-Fryslân"
+    raw = b"".join(smtp.mailbox.raw)
+    assert raw.isascii() and b"=?utf-8?" in raw.lower()  # headers encoded (RFC 2047), bodies transfer-encoded
+    (receipt,) = smtp.mailbox.to("j.jansen@schiedam.nl")
+    assert "Beste Sjoukje Hoekstra-Ôf" in parts(receipt)[0] and "Súdwest-Fryslân" in parts(receipt)[1]
+
+
+# The test server takes a password without TLS (on loopback only); aiosmtpd rightly warns about that.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_a_wrong_password_is_the_servers_trouble_retried_not_a_failed_mail(tmp_path):
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=auth_data.login == b"mailer" and auth_data.password == b"juist", handled=False)
+
+    server = Server(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    server.start()
+    try:
+        from wijkwijzer.config import parse_smtp_url
+
+        outbox = Outbox(Store(tmp_path / "db.sqlite"))
+        mail_id = outbox.enqueue(Message("a@example.nl", "Onderwerp", "tekst", "<p>tekst</p>", "test"))
+        wrong = SmtpSender(parse_smtp_url(f"smtp://mailer:fout@localhost:{server.port}"), "noreply@example.nl")
+        t0 = dt.datetime.now(dt.UTC)
+        report = wrong.deliver(outbox, now=t0)
+        assert report.retry == [mail_id] and report.error.startswith("535")
+        assert outbox.get(mail_id)["status"] == PENDING
+        right = SmtpSender(parse_smtp_url(f"smtp://mailer:juist@localhost:{server.port}"), "noreply@example.nl")
+        assert right.deliver(outbox, now=t0 + dt.timedelta(minutes=1)).sent == [mail_id]
+        assert len(server.mailbox.messages) == 1
+    finally:
+        server.stop()

@@ -120,6 +120,8 @@ def test_smtp_settings_are_checked_with_specific_messages():
         mail_settings({"WIJKWIJZER_MAIL_FROM": "geen adres"})
     with pytest.raises(SettingsError, match="WIJKWIJZER_BASE_URL"):
         mail_settings({"WIJKWIJZER_BASE_URL": "wijkwijzer.nl"})
+    with pytest.raises(SettingsError, match="WIJKWIJZER_MAIL_REPLY_TO"):
+        mail_settings({"WIJKWIJZER_MAIL_REPLY_TO": "Bureau <a@b.nl>"})
     settings = Settings.from_env({"WIJKWIJZER_SMTP_URL": "smtp://localhost:2525", "WIJKWIJZER_MAIL_FROM":
                                   "Wijkwijzer <noreply@gemeente.nl>", "WIJKWIJZER_BASE_URL": "https://ww.nl/"})
     assert settings.site_url == "https://ww.nl" and settings.smtp.port == 2525

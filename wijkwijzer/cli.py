@@ -488,8 +488,11 @@ def serve(host: str | None, port: int | None, debug: bool, prod: bool, workers: 
 
     Example: wijkwijzer serve --prod --workers 4 --port 8000
     """
+    from dataclasses import replace
+
     settings = _settings()
     host, port = host or settings.host, port or settings.port
+    settings = replace(settings, host=host, port=port)  # links in mails use them when WIJKWIJZER_BASE_URL is unset
     if prod:
         from wijkwijzer.serving import serve_production
 

@@ -61,6 +61,7 @@ class Settings:
     # waits in the outbox, which coordinators can read at /coordinator/uitgaande-mail.
     smtp_url: str = field(default="", repr=False)
     mail_from: str = ""  # "Wijkwijzer <noreply@example.nl>" or a plain address
+    mail_reply_to: str = ""  # where answers to the mails go (the programme's desk); empty: nowhere
     base_url: str = ""  # https://wijkwijzer.example.nl: links in mails; empty: http://host:port
     # Seconds between runs of the background jobs (sending due mail, digests, reminders); 0 turns them off.
     jobs_interval: float = 5.0
@@ -303,12 +304,16 @@ def mail_settings(env: Mapping[str, str]) -> dict:
     if mail_from and not _ADDRESS.search(mail_from):
         raise SettingsError(f"{ENV_PREFIX}MAIL_FROM={mail_from!r}: expected an e-mail address, optionally with a "
                             "name: \"Wijkwijzer <noreply@gemeente.nl>\"")
+    reply_to = (env.get(ENV_PREFIX + "MAIL_REPLY_TO") or "").strip()
+    if reply_to and not _ADDRESS.fullmatch(reply_to):
+        raise SettingsError(f"{ENV_PREFIX}MAIL_REPLY_TO={reply_to!r}: expected one plain e-mail address "
+                            "(programmabureau@gemeente.nl)")
     if base_url:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise SettingsError(f"{ENV_PREFIX}BASE_URL={base_url!r}: expected the site's address, "
                                 "https://host[/path], without query or fragment")
-    return {"smtp_url": smtp_url, "mail_from": mail_from, "base_url": base_url.rstrip("/")}
+    return {"smtp_url": smtp_url, "mail_from": mail_from, "mail_reply_to": reply_to, "base_url": base_url.rstrip("/")}
 
 
 def _hour(value: int) -> int:

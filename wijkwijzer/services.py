@@ -102,7 +102,8 @@ class Services:
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
         requests, accounts, outbox = RequestStore(store, settings.secret_key), Accounts(store), Outbox(store)
         audit = AuditLog(store)
-        notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display)
+        notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display,
+                            settings.mail_reply_to)
         team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
                      reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
         services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,

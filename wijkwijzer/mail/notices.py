@@ -46,17 +46,22 @@ class Notifier:
     """Queues the request mails in the outbox; `site_url` makes the links absolute."""
 
     def __init__(self, outbox: Outbox, requests: RequestStore, accounts: Accounts, site_url: str,
-                 members: Callable[[], list[PoolMember]], municipality: Callable[[str], str] = str) -> None:
+                 members: Callable[[], list[PoolMember]], municipality: Callable[[str], str] = str,
+                 reply_to: str = "") -> None:
         self.outbox = outbox
         self.requests = requests
         self.accounts = accounts
         self.site_url = site_url.rstrip("/")
         self.members = members
         self.municipality = municipality
+        self.reply_to = reply_to
 
     def compose(self, kind: str, to: str, **context) -> Message:
-        """`mail.compose` with the site's address in the context (for links and the footer)."""
-        return compose(kind, to, site_url=self.site_url, **context)
+        """`mail.compose` with the site's address (links, footer) and the reply address in the context, and a
+        Reply-To header when WIJKWIJZER_MAIL_REPLY_TO is set."""
+        headers = {"Reply-To": self.reply_to} if self.reply_to else {}
+        return compose(kind, to, headers={**headers, **context.pop("headers", {})}, site_url=self.site_url,
+                       reply_to=self.reply_to, **context)
 
     def summary(self, row: dict) -> dict:
         """What every request mail shows of a request."""
