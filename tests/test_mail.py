@@ -159,7 +159,13 @@ def test_every_status_change_mails_the_submitter_with_the_linked_expert(app, smt
     member = next(m for m in svc.pool.members() if m.id == member_id)
     response = client.post(f"/coordinator/aanvraag/{row['id']}/koppelen",
                            data={"member_id": member_id, "csrf_token": csrf})
-    assert response.status_code == 303 and svc.requests.get(row["id"])["status"] == "gekoppeld"
+    # Linking invites; the request is 'gekoppeld' once the member accepts (here with a fresh invitation's token).
+    assert response.status_code == 303 and svc.requests.get(row["id"])["status"] == "in behandeling"
+    slot, *others = svc.team.ensure(row["id"])
+    for extra in others:  # the question names three roles; this coordinator wants one expert
+        svc.team.remove_slot(extra["id"], "coord")
+    svc.team.accept(svc.team.link(slot["id"], member_id, "coord"))
+    assert svc.requests.get(row["id"])["status"] == "gekoppeld"
     svc.send_mail()
     mails = smtp.mailbox.to("j.jansen@schiedam.nl")
     assert [m["Subject"] for m in mails] == [
@@ -175,8 +181,8 @@ def test_every_status_change_mails_the_submitter_with_the_linked_expert(app, smt
     assert client.get(status_link).status_code == 200
     assert member_id not in text  # names, not ids
 
-    client.post(f"/coordinator/aanvraag/{row['id']}/status",
-                data={"status": "in behandeling", "csrf_token": csrf})
+    client.post(f"/coordinator/aanvraag/{row['id']}/plek/{slot['id']}/vrijgeven", data={"csrf_token": csrf})
+    assert svc.requests.get(row["id"])["status"] == "in behandeling"
     svc.send_mail()
     text, _ = parts(smtp.mailbox.to("j.jansen@schiedam.nl")[-1])
     assert member.name not in text  # released: no longer named as the expert
