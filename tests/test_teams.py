@@ -330,3 +330,23 @@ def test_the_invitations_command_runs_the_clock(svc, monkeypatch):
     result = CliRunner().invoke(main, ["invitations"])
     assert result.exit_code == 0 and "1 verlopen uitnodigingen" in result.output, result.output
     assert svc.team.ensure(request_id)[0]["link"] is None
+
+
+def test_erasing_a_request_removes_the_free_text_of_decline_and_feedback(svc):
+    request_id = submit(svc)
+    slot = svc.team.ensure(request_id)[0]
+    svc.team.decline(svc.team.link(slot["id"], "flexpool/ruud-ruim", "a", at=MONDAY), "Ik ken Jan Jansen privé",
+                     at=MONDAY)
+    svc.change_status(request_id, "afgewezen", "a", "buiten het programma")
+    with pytest.raises(RefusedChange, match="afgerond"):
+        svc.team.give_feedback(request_id, "4", "")
+    other = submit(svc, question="Wij zoeken tijdelijk een projectleider voor de woningbouw na sloop.")
+    svc.team.accept(svc.team.link(svc.team.ensure(other)[0]["id"], "flexpool/ruud-ruim", "a", at=MONDAY), at=MONDAY)
+    svc.change_status(other, "afgerond", "a")
+    assert svc.team.give_feedback(other, "5", "Jan Jansen was blij") is True
+    assert svc.team.give_feedback(other, "1", "nog eens") is False
+    for rid in (request_id, other):
+        svc.erase_request(rid, "a")
+    assert svc.team.feedback.get(other)["why"] == "" and svc.team.feedback.get(other)["useful"] == 5
+    reasons = [row["reason"] for row in svc.requests.assignments(request_id, active_only=False)]
+    assert "Ik ken Jan Jansen privé" not in reasons
