@@ -182,7 +182,31 @@ def test_submit_a_request_and_follow_its_link(page, site):
     page.get_by_role("button", name="Aanvraag versturen").click()
     page.wait_for_url(re.compile(r"/hulpvraag/status/"))
     assert "Uw aanvraag is verstuurd" in page.content()
+    assert re.search(r"WW-\d{4}-\d{4}", page.locator(".facts").inner_text())  # the reference number
     check(page, "hulpvraag-status")
+    link = page.get_by_label("Link naar deze pagina")
+    assert link.input_value() == page.url.split("?")[0]
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Kopieer link").click()  # shown by our script, hidden without it
+    page.get_by_text("De link is gekopieerd.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == link.input_value()
+
+
+def test_outbox_page_shows_what_would_be_sent(page, site, site_app):
+    svc = site_app.extensions["wijkwijzer"]
+    result, token = svc.submit_request(dict(REQUEST))
+    assert token, result.errors
+    reference = svc.requests.by_token(token)["reference"]
+    login(page, site)
+    page.get_by_role("link", name="Uitgaande e-mail").click()
+    page.wait_for_url(re.compile(r"/coordinator/uitgaande-mail$"))
+    assert "Er is geen mailserver ingesteld" in page.content()
+    mail = page.locator(".mail-item", has_text=f"Uw hulpvraag is ontvangen ({reference})")
+    mail.locator("summary").click()
+    assert "/hulpvraag/status/" in mail.locator(".mail-text").inner_text()
+    check(page, "uitgaande-mail")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling on a phone
 
 
 def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
@@ -190,18 +214,19 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     svc = site_app.extensions["wijkwijzer"]
     result, token = svc.submit_request(dict(REQUEST))
     assert token, result.errors
-    request_id = svc.requests.by_token(token)["id"]
+    request_id, reference = svc.requests.by_token(token)["id"], svc.requests.by_token(token)["reference"]
     page.goto(f"{site}/coordinator/inloggen")
     check(page, "inloggen")
     login(page, site)
     check(page, "coordinator-aanvragen")
-    page.locator("table a", has_text=f"#{request_id}").first.click()
+    page.locator("table a", has_text=reference).first.click()
     page.wait_for_url(re.compile(rf"/coordinator/aanvraag/{request_id}$"))
     assert "Voorgestelde koppelingen" in page.content() and "u/week beschikbaar" in page.content()
     check(page, "coordinator-aanvraag")
-    page.locator(".match button").first.click()
+    page.locator(".slot .match button").first.click()
     page.wait_for_load_state()
-    assert "Gekoppeld aan" in page.content()
+    assert "is uitgenodigd" in page.content() and "wacht op antwoord" in page.content()
+    check(page, "coordinator-team")
     page.goto(f"{site}/coordinator/dashboard")
     check(page, "dashboard")
 
@@ -267,3 +292,49 @@ def test_an_editor_on_a_coordinator_page_reads_geen_toegang(page, site, site_app
     page.wait_for_load_state()
     page.goto(f"{site}/coordinator/redactie")
     assert "/coordinator/inloggen" in page.url
+
+
+def _narrow(page) -> None:
+    """The page fits 390 px: nothing scrolls sideways (tables scroll inside their own region)."""
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 390, f"{page.url}: {width} px wide at a 390 px viewport"
+
+
+def test_team_slots_and_the_invitation_page_at_390_px(browser, site, site_app):
+    svc = site_app.extensions["wijkwijzer"]
+    result, status_token = svc.submit_request(dict(REQUEST))
+    assert status_token, result.errors
+    request_id = svc.requests.by_token(status_token)["id"]
+    slots = svc.team.ensure(request_id)
+    assert len(slots) == 3
+    invitation = svc.team.link(slots[0]["id"], svc.team.suggestions(request_id, slots[0], [])[0].id, "coord")
+    context = browser.new_context(bypass_csp=True, locale="nl-NL", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        login(page, site)
+        page.goto(f"{site}/coordinator/aanvraag/{request_id}")
+        assert page.locator(".slot").count() == 3 and "Plek 3: planeconoom" in page.content()
+        page.locator(".slot details summary", has_text="Plek 2 wijzigen").click()
+        check(page, "team-390")
+        _narrow(page)
+        # The member's page: no login (a fresh context), plain Dutch, both answers, usable at 390 px.
+        member = browser.new_context(bypass_csp=True, locale="nl-NL", viewport={"width": 390, "height": 844})
+        answer = member.new_page()
+        answer.goto(f"{site}/uitnodiging/{invitation}")
+        assert "Doet u mee?" in answer.content()
+        check(answer, "uitnodiging")
+        _narrow(answer)
+        answer.get_by_role("button", name="Nee, ik kan niet").click()  # without a reason: the field says why
+        assert "Geef kort aan waarom" in answer.content()
+        check(answer, "uitnodiging-fout")
+        answer.get_by_role("button", name="Ja, ik doe mee").click()
+        answer.wait_for_load_state()
+        assert "De uren staan voor u geboekt" in answer.content() and "Zo bereikt u de aanvrager" in answer.content()
+        check(answer, "uitnodiging-geaccepteerd")
+        answer.goto(f"{site}/hulpvraag/status/{status_token}")
+        assert "Uw team" in answer.content() and "Wat gebeurt er nu?" in answer.content()
+        check(answer, "status-team")
+        _narrow(answer)
+        member.close()
+    finally:
+        context.close()

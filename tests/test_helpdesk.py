@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+import itertools
 import re
 
 import pytest
@@ -110,19 +111,23 @@ def test_request_shows_up_for_a_coordinator_with_explained_matches(app):
     assert "j.jansen@schiedam.nl" in html and "Praktijkvoorbeelden bij deze vraag" in html
 
 
-def test_assign_reassign_decline_and_history(app):
+def test_team_invite_replace_accept_close_and_history(app):
     svc = app.extensions["wijkwijzer"]
     client = app.test_client()
     submit(client)
     login(client)
     request_id = svc.requests.queue()[0]["id"]
-    first = svc.suggestions(request_id)["matches"][0]["id"]
+    slots = svc.team.ensure(request_id)
+    assert [s["role"] for s in slots] == ["projectleider", "projectleider", "planeconoom"]
+    first = svc.team.suggestions(request_id, slots[0], [])[0].id
     csrf = token(client, f"/coordinator/aanvraag/{request_id}")
-    client.post(f"/coordinator/aanvraag/{request_id}/koppelen", data={"member_id": first, "csrf_token": csrf})
-    assert svc.requests.get(request_id)["status"] == "gekoppeld"
+    page = client.post(f"/coordinator/aanvraag/{request_id}/koppelen", follow_redirects=True,
+                       data={"member_id": first, "slot_id": slots[0]["id"], "csrf_token": csrf})
+    assert "is uitgenodigd" in page.get_data(as_text=True)
+    assert svc.requests.get(request_id)["status"] == "in behandeling"  # invited, not yet accepted
     member = next(m for m in svc.pool.members() if m.id == first)
     start = dt.date.fromisoformat(svc.requests.assignments(request_id)[0]["start"])
-    assert svc.requests.booked_hours(start)[first] == 16.0
+    assert svc.requests.booked_hours(start)[first] == 16.0  # an invitation holds the hours
     # A second request for the same period no longer sees that member with all hours free.
     submit(client)
     other = svc.requests.queue("nieuw")[0]["id"]
@@ -131,9 +136,19 @@ def test_assign_reassign_decline_and_history(app):
         assert first not in listed
     else:
         assert f"{member.hours_per_week - 16:g} u/week beschikbaar" in " ".join(listed[first]["reasons"])
-    second = next(m["id"] for m in svc.suggestions(request_id)["matches"] if m["id"] != first)
-    client.post(f"/coordinator/aanvraag/{request_id}/koppelen", data={"member_id": second, "csrf_token": csrf})
-    assert [a["member_id"] for a in svc.requests.assignments(request_id)] == [second]  # reassigned
+    team: list[str] = []
+    tokens = []
+    for slot in svc.team.ensure(request_id):  # replaces the first invitation in slot 1
+        pick = next(m.id for m in svc.team.suggestions(request_id, {**slot, "past": []}, team, limit=10)
+                    if m.id != first)
+        team.append(pick)
+        tokens.append(svc.team.link(slot["id"], pick, actor="coord"))
+    assert first not in [a["member_id"] for a in svc.requests.assignments(request_id)]
+    for invitation in tokens:
+        svc.team.accept(invitation)
+    assert svc.requests.get(request_id)["status"] == "gekoppeld"
+    html = client.get(f"/coordinator/aanvraag/{request_id}").get_data(as_text=True)
+    assert html.count("heeft geaccepteerd") == 3 and "vrijgeven" in html
     no_reason = client.post(f"/coordinator/aanvraag/{request_id}/status",
                             data={"status": "afgewezen", "note": "", "csrf_token": csrf}, follow_redirects=True)
     assert "Geef een reden op" in no_reason.get_data(as_text=True)
@@ -142,9 +157,8 @@ def test_assign_reassign_decline_and_history(app):
     refused = client.post(f"/coordinator/aanvraag/{request_id}/status",
                           data={"status": "in behandeling", "csrf_token": csrf}, follow_redirects=True)
     assert "Kan niet" in refused.get_data(as_text=True)
-    history = [(e["status"], e["actor"]) for e in svc.requests.history(request_id)]
-    assert history == [("nieuw", "aanvrager"), ("gekoppeld", "coord"), ("gekoppeld", "coord"),
-                       ("afgerond", "coord")]
+    statuses = [e["status"] for e in svc.requests.history(request_id)]
+    assert [s for s, _ in itertools.groupby(statuses)] == ["nieuw", "in behandeling", "gekoppeld", "afgerond"]
     assert "Capaciteit per poollid" in client.get("/coordinator/capaciteit").get_data(as_text=True)
 
 
@@ -185,9 +199,10 @@ def test_batch_proposal_assigns_open_requests(app):
     login(client)
     html = client.get("/coordinator/verdelen").get_data(as_text=True)
     pairs = re.findall(r'name="pair" value="([^"]+)"', html)
-    assert len(pairs) == 2 and "eerst-de-beste-verdeling" in html
+    assert len(pairs) == 4 and "eerst-de-beste-verdeling" in html  # three slots and one
     client.post("/coordinator/verdelen", data={"pair": pairs, "csrf_token": token(client, "/coordinator/verdelen")})
-    assert {r["status"] for r in svc.requests.queue()} == {"gekoppeld"}
+    assert {r["status"] for r in svc.requests.queue()} == {"in behandeling"}
+    assert len(svc.requests.assignments()) == 4
 
 
 def test_roles_and_account_commands(app, tmp_path, monkeypatch):

@@ -44,8 +44,11 @@ class Executable(HTMLParser):
     @staticmethod
     def _ours(tag: str, attrs) -> bool:
         # Our own templates have forms (search, request, login) that post to this site, a charset and a viewport
-        # meta; content never does. A form to another site ("//host" is one too) or a refresh meta is not ours.
+        # meta, and a script file from /static/; content never does. A form to another site ("//host" is one too)
+        # or a refresh meta is not ours.
         values = dict(attrs)
+        if tag == "script":  # our own file from our static folder (the copy button), never inline code
+            return set(values) <= {"src", "defer"} and (values.get("src") or "").startswith("/static/")
         if tag == "form":
             action = values.get("action") or ""
             same_site = action == "" or (action.startswith("/") and not action.startswith(("//", "/\\")))

@@ -54,14 +54,16 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     if watch if watch is not None else not settings.testing:
         services.start_watching()
         services.start_semantic()
+        services.start_jobs()  # sending due mail, digests: one thread per process
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, helpdesk, security, site
+    from wijkwijzer.web import api, coordinator, errors, helpdesk, invitations, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
     app.register_blueprint(helpdesk.bp)
+    app.register_blueprint(invitations.bp)
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(api.bp)
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,

@@ -11,8 +11,11 @@ import click
 
 from wijkwijzer.config import Settings, SettingsError
 from wijkwijzer.domain.helprequests import BadRequest, HelpRequest, request_from_json
+from wijkwijzer.domain.mail import PENDING, SENT
+from wijkwijzer.domain.mail import STATES as MAIL_STATES
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.services import Services
+from wijkwijzer.storage.accounts import NOTIFY
 
 
 def _settings() -> Settings:
@@ -214,10 +217,23 @@ def purge(months: int | None) -> None:
         keep = services.settings.retention_months if months is None else months
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=round(keep * 30.44))
         erased = services.purge(cutoff)
+        services.prune_mail()  # delivered mails hold addresses and status links: kept 30 days
     click.echo(f"{len(erased)} aanvragen gewist (afgesloten vóór {cutoff.date().isoformat()}).")
 
 
 ROLES = ("coordinator", "editor")
+
+
+def _email(ctx, param, value: str | None) -> str | None:
+    from wijkwijzer.domain.pool import EMAIL
+
+    if value and not EMAIL.match(value):
+        raise click.BadParameter(f"{value!r} is geen e-mailadres (naam@organisatie.nl)")
+    return value
+
+
+_EMAIL_HELP = "E-mail address for notices of new help requests."
+_NOTIFY_HELP = "Mail about new requests: direct (one per request), daily (a digest) or off."
 
 
 @user.command("add")
@@ -225,16 +241,36 @@ ROLES = ("coordinator", "editor")
 @click.option("--name", default="", help="Full name shown in the history of requests.")
 @click.option("--role", type=click.Choice(ROLES), default="coordinator", show_default=True,
               help="coordinator: requests and matching; editor: index status and content problems.")
+@click.option("--email", default=None, callback=_email, help=_EMAIL_HELP)
+@click.option("--notify", type=click.Choice(NOTIFY), default="direct", show_default=True, help=_NOTIFY_HELP)
 @click.password_option(help="Asked for when not given; at least 12 characters.")
-def user_add(username: str, name: str, role: str, password: str) -> None:
+def user_add(username: str, name: str, role: str, email: str | None, notify: str, password: str) -> None:
     """Create an account, or replace an existing one (ending its open sessions).
 
-    Example: wijkwijzer user add jdevries --name "Jan de Vries" --role coordinator
+    Example: wijkwijzer user add jdevries --name "Jan de Vries" --role coordinator --email j.devries@nplv.nl
     """
     _check_password(password)
     with _services() as services:
         services.accounts.add(username, name or username, password, role)
+        services.accounts.set_mail(username, email=email or "", notify=notify)
     click.echo(f"Account '{username}' ({role}) opgeslagen.")
+
+
+@user.command("set")
+@click.argument("username")
+@click.option("--email", default=None, callback=_email, help=_EMAIL_HELP + " An empty value removes it.")
+@click.option("--notify", type=click.Choice(NOTIFY), default=None, help=_NOTIFY_HELP)
+def user_set(username: str, email: str | None, notify: str | None) -> None:
+    """Change an account's e-mail address or its mail about new help requests.
+
+    Example: wijkwijzer user set jdevries --email j.devries@nplv.nl --notify daily
+    """
+    if email is None and notify is None:
+        raise click.UsageError("geef --email, --notify of beide")
+    with _services() as services:
+        if not services.accounts.set_mail(username, email=email, notify=notify):
+            raise click.BadParameter(f"account '{username}' bestaat niet", param_hint="USERNAME")
+    click.echo(f"Account '{username}' bijgewerkt.")
 
 
 @user.command("passwd")
@@ -287,7 +323,91 @@ def user_list() -> None:
     """
     with _services() as services:
         for account in services.accounts.all():
-            click.echo(f"{account['username']}\t{account['role']}\t{account['name']}")
+            mail = f"{account['email']} ({account['notify']})" if account["email"] else "geen e-mail"
+            click.echo(f"{account['username']}\t{account['role']}\t{account['name']}\t{mail}")
+
+
+@main.group()
+def mail() -> None:
+    """The mail outbox: what was sent, what waits, what failed (see the README's Mail section)."""
+
+
+@mail.command("list")
+@click.option("--status", type=click.Choice(MAIL_STATES), default=None, help="Only mails in this state.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000), help="Newest first.")
+def mail_list(status: str | None, limit: int) -> None:
+    """List mails in the outbox: id, state, attempts, recipient, subject, and the last error.
+
+    Example: wijkwijzer mail list --status mislukt
+    """
+    with _services() as services:
+        counts = services.outbox.counts()
+        for row in services.outbox.list(status, limit=limit):
+            when = row["sent"] if row["status"] == SENT else row["next_attempt"]
+            click.echo(f"{row['id']}\t{row['status']}\t{row['attempts']}x\t{when}\t{row['recipient']}\t"
+                       f"{row['subject']}" + (f"\t{row['last_error']}" if row["last_error"] else ""))
+    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
+
+
+@mail.command("show")
+@click.argument("mail_id", type=int)
+def mail_show(mail_id: int) -> None:
+    """Print one mail: its headers and the plain-text part.
+
+    Example: wijkwijzer mail show 12
+    """
+    with _services() as services:
+        row = services.outbox.get(mail_id)
+    if row is None:
+        raise click.BadParameter(f"mail {mail_id} bestaat niet", param_hint="MAIL_ID")
+    click.echo(f"Aan: {row['recipient']}\nOnderwerp: {row['subject']}\nStatus: {row['status']} "
+               f"({row['attempts']} pogingen){' — ' + row['last_error'] if row['last_error'] else ''}\n")
+    click.echo(row["text"])
+
+
+@mail.command("send")
+def mail_send() -> None:
+    """Queue due daily digests, then send every mail that is due now (for cron, or with background jobs off).
+
+    Safe beside a running site: each mail is claimed by one sender. Exits 1 when the mail server could not be
+    reached (the mails wait and are retried with backoff).
+
+    Example: wijkwijzer mail send
+    """
+    with _services() as services:
+        if services.settings.smtp is None:
+            waiting = services.outbox.counts()[PENDING]
+            raise click.UsageError(f"WIJKWIJZER_SMTP_URL is niet ingesteld; {waiting} mails wachten in de outbox")
+        services.notifier.queue_digests(_now(), services.settings.digest_hour)
+        report = services.send_mail()
+        services.prune_mail()
+    click.echo(f"{len(report.sent)} verzonden, {len(report.retry)} later opnieuw, {len(report.failed)} mislukt.")
+    if report.error:
+        click.echo(f"Mailserver niet bereikbaar: {report.error}", err=True)
+        sys.exit(1)
+
+
+@mail.command("retry")
+@click.argument("mail_id", type=int, required=False)
+@click.option("--all-failed", is_flag=True, help="Every mail that failed for good.")
+def mail_retry(mail_id: int | None, all_failed: bool) -> None:
+    """Put a failed mail (or all of them) back in the queue, to be sent on the next round.
+
+    Example: wijkwijzer mail retry --all-failed
+    """
+    if (mail_id is None) == (not all_failed):
+        raise click.UsageError("geef een mail-id of --all-failed")
+    with _services() as services:
+        count = services.outbox.retry(mail_id)
+    if mail_id is not None and not count:
+        raise click.BadParameter(f"mail {mail_id} bestaat niet of is niet mislukt", param_hint="MAIL_ID")
+    click.echo(f"{count} mails opnieuw in de wachtrij.")
+
+
+def _now():
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
 
 
 def _check_password(password: str) -> None:
@@ -354,6 +474,18 @@ def model_install(force: bool) -> None:
 
 
 @main.command()
+def invitations() -> None:
+    """Send due invitation reminders and expire unanswered invitations, handing their slots back (for cron, or
+    with background jobs off). The mails go to the outbox; `wijkwijzer mail send` delivers them.
+
+    Example: wijkwijzer invitations
+    """
+    with _services() as services:
+        done = services.team.run_clock(_now())
+    click.echo(f"{done['reminded']} herinneringen, {done['expired']} verlopen uitnodigingen.")
+
+
+@main.command()
 @click.option("--host", default=None, help="Address to listen on (default WIJKWIJZER_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default WIJKWIJZER_PORT or 5000).")
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloader (development only).")
@@ -372,8 +504,11 @@ def serve(host: str | None, port: int | None, debug: bool, prod: bool, workers: 
 
     Example: wijkwijzer serve --prod --workers 4 --port 8000
     """
+    from dataclasses import replace
+
     settings = _settings()
     host, port = host or settings.host, port or settings.port
+    settings = replace(settings, host=host, port=port)  # links in mails use them when WIJKWIJZER_BASE_URL is unset
     if prod:
         from wijkwijzer.serving import serve_production
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ENV_PREFIX = "WIJKWIJZER_"
 
@@ -44,6 +46,10 @@ class Settings:
     semantic_ratio: float = 0.7
     # Months after closing that a help request's personal data is erased by `wijkwijzer purge`.
     retention_months: int = 12
+    # Working days (Monday to Friday) after which an unanswered invitation gets a reminder, and after which it
+    # expires and its slot goes back to the coordinator.
+    invitation_reminder_days: int = 3
+    invitation_expiry_days: int = 10
     # Where rate-limit counters live: memory:// per process; redis://host:6379 shares them between workers.
     ratelimit_storage: str = "memory://"
     ratelimits: bool = True
@@ -58,6 +64,28 @@ class Settings:
     security_contact: str = "mailto:security@wijkwijzer.example"
     secret_key: str = field(default="", repr=False)
     testing: bool = False
+    # Outgoing mail: smtp://user:password@host:587?starttls=yes or smtps://user:password@host:465; empty: mail
+    # waits in the outbox, which coordinators can read at /coordinator/uitgaande-mail.
+    smtp_url: str = field(default="", repr=False)
+    mail_from: str = ""  # "Wijkwijzer <noreply@example.nl>" or a plain address
+    mail_reply_to: str = ""  # where answers to the mails go (the programme's desk); empty: nowhere
+    base_url: str = ""  # https://wijkwijzer.example.nl: links in mails; empty: http://host:port
+    # Seconds between runs of the background jobs (sending due mail, digests, reminders); 0 turns them off.
+    jobs_interval: float = 5.0
+    digest_hour: int = 8  # hour (Dutch time) of the daily digest of new requests
+
+    @property
+    def smtp(self) -> SmtpConfig | None:
+        """The parsed SMTP server, or None when mail is not sent (only kept in the outbox)."""
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
+
+    @property
+    def site_url(self) -> str:
+        """The site's address for links in mails, without a trailing slash."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def index_dir(self) -> Path:
@@ -116,6 +144,8 @@ class Settings:
                                   ("onnx", "torch")),
             semantic_ratio=_ratio(number("SEMANTIC_RATIO", cls.semantic_ratio, float)),
             retention_months=int(number("RETENTION_MONTHS", cls.retention_months, int)),
+            invitation_reminder_days=int(number("INVITATION_REMINDER_DAYS", cls.invitation_reminder_days, int)),
+            invitation_expiry_days=int(number("INVITATION_EXPIRY_DAYS", cls.invitation_expiry_days, int)) or 1,
             ratelimit_storage=env.get(ENV_PREFIX + "RATELIMIT_STORAGE") or cls.ratelimit_storage,
             trusted_proxies=int(number("TRUSTED_PROXIES", cls.trusted_proxies, int)),
             session_idle_minutes=_positive("SESSION_IDLE_MINUTES", number("SESSION_IDLE_MINUTES",
@@ -123,6 +153,9 @@ class Settings:
             session_max_hours=_positive("SESSION_MAX_HOURS", number("SESSION_MAX_HOURS", cls.session_max_hours, float)),
             ratelimits=_choice("RATELIMITS", env.get(ENV_PREFIX + "RATELIMITS", ""), ("on", "off")) == "on",
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,
+            jobs_interval=float(number("JOBS_INTERVAL", cls.jobs_interval, float)),
+            digest_hour=_hour(int(number("DIGEST_HOUR", cls.digest_hour, int))),
+            **mail_settings(env),
         )
 
     def with_secret(self) -> Settings:
@@ -215,3 +248,92 @@ def _device(value: str) -> str:
     if value == "cpu" or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
         return value
     raise SettingsError(f"{ENV_PREFIX}DEVICE={value!r}: expected cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to hand mail over: `tls` is "ssl" (smtps://, TLS from the start), "starttls" or "none"."""
+
+    host: str
+    port: int
+    tls: str
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 30.0
+
+
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+_YES, _NO = ("yes", "true", "1", "on"), ("no", "false", "0", "off")
+
+
+def parse_smtp_url(url: str) -> SmtpConfig:
+    """Parse WIJKWIJZER_SMTP_URL (smtp://[user:password@]host[:port][?starttls=yes|no&timeout=S] or smtps://...).
+
+    smtp:// talks STARTTLS when `starttls=yes` (default: yes on port 587, else no); a password is refused over a
+    connection that is never encrypted, except to this machine (a local relay).
+    """
+    name = f"{ENV_PREFIX}SMTP_URL"
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise SettingsError(f"{name}: expected smtp://host:port or smtps://host:port, got scheme {parts.scheme!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SettingsError(f"{name}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise SettingsError(f"{name}: no host name (smtp://user:password@host:587)")
+    port = port or (465 if parts.scheme == "smtps" else 25)
+    query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = set(query) - {"starttls", "timeout"}
+    if unknown:
+        raise SettingsError(f"{name}: unknown option {sorted(unknown)[0]!r}; allowed: starttls, timeout")
+    starttls = query.get("starttls", "yes" if port == 587 else "no").lower()
+    if starttls not in _YES + _NO:
+        raise SettingsError(f"{name}: starttls={starttls!r}; expected yes or no")
+    if parts.scheme == "smtps" and "starttls" in query:
+        raise SettingsError(f"{name}: smtps:// is encrypted from the start; starttls applies to smtp:// only")
+    try:
+        timeout = float(query.get("timeout", "30"))
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout <= 600:
+        raise SettingsError(f"{name}: timeout={query.get('timeout')!r}; expected seconds from 1 to 600")
+    tls = "ssl" if parts.scheme == "smtps" else ("starttls" if starttls in _YES else "none")
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if password and tls == "none" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise SettingsError(f"{name}: the password would travel unencrypted; use smtps:// or ?starttls=yes")
+    return SmtpConfig(parts.hostname, port, tls, username, password, timeout)
+
+
+def mail_settings(env: Mapping[str, str]) -> dict:
+    """The mail settings from the environment, checked together: sending needs a sender and absolute links."""
+    smtp_url = (env.get(ENV_PREFIX + "SMTP_URL") or "").strip()
+    mail_from = (env.get(ENV_PREFIX + "MAIL_FROM") or "").strip()
+    base_url = (env.get(ENV_PREFIX + "BASE_URL") or "").strip()
+    if smtp_url:
+        parse_smtp_url(smtp_url)
+        if not mail_from:
+            raise SettingsError(f"{ENV_PREFIX}MAIL_FROM is needed with {ENV_PREFIX}SMTP_URL: the sender of the mails"
+                                " (e.g. \"Wijkwijzer <noreply@gemeente.nl>\")")
+        if not base_url:
+            raise SettingsError(f"{ENV_PREFIX}BASE_URL is needed with {ENV_PREFIX}SMTP_URL: mails link to the site "
+                                "(e.g. https://wijkwijzer.example.nl)")
+    if mail_from and not _ADDRESS.search(mail_from):
+        raise SettingsError(f"{ENV_PREFIX}MAIL_FROM={mail_from!r}: expected an e-mail address, optionally with a "
+                            "name: \"Wijkwijzer <noreply@gemeente.nl>\"")
+    reply_to = (env.get(ENV_PREFIX + "MAIL_REPLY_TO") or "").strip()
+    if reply_to and not _ADDRESS.fullmatch(reply_to):
+        raise SettingsError(f"{ENV_PREFIX}MAIL_REPLY_TO={reply_to!r}: expected one plain e-mail address "
+                            "(programmabureau@gemeente.nl)")
+    if base_url:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise SettingsError(f"{ENV_PREFIX}BASE_URL={base_url!r}: expected the site's address, "
+                                "https://host[/path], without query or fragment")
+    return {"smtp_url": smtp_url, "mail_from": mail_from, "mail_reply_to": reply_to, "base_url": base_url.rstrip("/")}
+
+
+def _hour(value: int) -> int:
+    if not 0 <= value <= 23:
+        raise SettingsError(f"{ENV_PREFIX}DIGEST_HOUR={value}: expected an hour from 0 to 23")
+    return value

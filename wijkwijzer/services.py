@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.helprequests import (
-    DEFAULT_HOURS,
-    AssignmentRefused,
     FormResult,
     HelpRequest,
     period,
     to_help_request,
     validate_form,
 )
-from wijkwijzer.domain.matching import MatchResult, exclusion
+from wijkwijzer.domain.matching import MatchResult
+from wijkwijzer.domain.teams import derive_slots
 from wijkwijzer.expertise import ExpertPool, text_key
+from wijkwijzer.jobs import Job, Jobs
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
+from wijkwijzer.mail.notices import Notifier
+from wijkwijzer.mail.sender import Delivery, SmtpSender
+from wijkwijzer.mail.team import TeamMail
 from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.embedders import Embedder, SentenceTransformerEmbedder
@@ -36,13 +39,17 @@ from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
 from wijkwijzer.storage.db import Store
 from wijkwijzer.storage.lease import WriterLease
-from wijkwijzer.storage.requests import RequestStore
+from wijkwijzer.storage.outbox import Outbox
+from wijkwijzer.storage.requests import FeedbackStore, RequestStore
 from wijkwijzer.storage.runs import IndexRuns
 from wijkwijzer.storage.sessions import Sessions
+from wijkwijzer.storage.teams import TeamStore
 from wijkwijzer.storage.vectors import VectorCache
+from wijkwijzer.teamwork import Teams, utcnow
 from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
+SENT_MAIL_DAYS = 30
 
 
 @dataclass
@@ -62,12 +69,17 @@ class Services:
     runs: IndexRuns
     writer: WriterLease
     hybrid: HybridSearch
+    outbox: Outbox
+    notifier: Notifier
+    team: Teams
+    jobs: Jobs = field(default_factory=Jobs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
     _semantic_thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _executor: ThreadPoolExecutor | None = None
     _erasures_seen: tuple | None = None
+    _jobs_thread: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None,
@@ -91,12 +103,25 @@ class Services:
             embedder, reason = make_embedder(settings)
         semantic = SemanticIndex(vectors, embedder, reason)
         pool = ExpertPool(settings.experts_dir, vectors, lambda: knowledge.taxonomy, embedder, parser=parser)
-        return cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
-                   requests=RequestStore(store), accounts=Accounts(store), audit=AuditLog(store), runs=runs,
-                   sessions=Sessions(store, idle=settings.session_idle_minutes * 60,
-                                     lifetime=settings.session_max_hours * 3600),
-                   writer=WriterLease(settings.data_dir / "writer.lock"),
-                   hybrid=HybridSearch(index, semantic, settings.semantic_ratio))
+        requests, accounts, outbox = RequestStore(store, settings.secret_key), Accounts(store), Outbox(store)
+        audit = AuditLog(store)
+        notifier = Notifier(outbox, requests, accounts, settings.site_url, pool.members, pool.gemeenten.display,
+                            settings.mail_reply_to)
+        team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
+                     reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
+        services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
+                       requests=requests, accounts=accounts, audit=audit, runs=runs,
+                       sessions=Sessions(store, idle=settings.session_idle_minutes * 60,
+                                         lifetime=settings.session_max_hours * 3600),
+                       writer=WriterLease(settings.data_dir / "writer.lock"),
+                       hybrid=HybridSearch(index, semantic, settings.semantic_ratio), outbox=outbox,
+                       notifier=notifier, team=team)
+        team.on_status = notifier.status_changed
+        team.notify = TeamMail(notifier, accounts, team).send
+        services._add_mail_jobs()
+        # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
+        services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
+        return services
 
     # -- search (search.hybrid does the work) -------------------------------------------------------------
     def default_mode(self) -> str:
@@ -148,7 +173,12 @@ class Services:
         result = validate_form(form, self.pool.gemeenten, self.knowledge.taxonomy, today or dt.date.today())
         if result.data is None:
             return result, None
-        request_id, token = self.requests.submit(result.data)
+        with self.store.transaction():  # the request, its team's slots, its reference number and its mails
+            request_id, token = self.requests.submit(result.data)
+            row = self.requests.get(request_id)
+            self.team.teams.add_slots(request_id, derive_slots(to_help_request(row), today or dt.date.today()),
+                                      "aanvrager", utcnow())
+            self.notifier.submitted(request_id, token)
         if self.pool.embedder is not None:
             # Embed the question now, off the request path: the coordinator's first look needs no model time.
             self._background().submit(self._embed_quietly, request_id, result.data["question"])
@@ -186,30 +216,18 @@ class Services:
         return match_answer(result, cases)
 
     def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None,
-               note: str = "") -> None:
-        """Link a member to a request for the hours and period it asks, recorded in the audit log.
+               override: str = "") -> str:
+        """Invite a member into the request's first open slot (the only slot, replacing its member, when none is
+        open); see Teams.link for the checks. Returns the invitation token. KeyError for an unknown request or
+        member."""
+        slots = self.team.ensure(request_id)
+        open_slots = [s for s in slots if s["link"] is None]
+        if not open_slots and len(slots) != 1:
+            from wijkwijzer.domain.helprequests import RefusedChange
 
-        The hard rules hold here as in the matcher: a member with a conflict of interest, no hours, or no
-        availability in the period is refused (AssignmentRefused, in Dutch); the free hours are checked in the
-        same transaction as the booking, so two coordinators cannot both take a member's last hours. KeyError
-        for an unknown request or member.
-        """
-        row = self.requests.get(request_id)
-        members = {m.id: m for m in self.pool.members()}
-        if row is None or member_id not in members:
-            raise KeyError(member_id if row else request_id)
-        member = members[member_id]
-        request = self.pool.normalise_request(to_help_request(row))
-        today = today or dt.date.today()
-        start, end = period(request, today)
-        hours = request.hours_per_week or DEFAULT_HOURS[member.pool]
-        # Bookings are checked below, inside the transaction; here only the rules that do not change meanwhile.
-        reason = exclusion(member, request, 0.0, today)
-        if reason:
-            raise AssignmentRefused(reason)
-        with self.store.transaction():
-            self.requests.assign(request_id, member_id, hours, start, end, actor, member.hours_per_week, note=note)
-            self.audit.record(actor, note or f"Gekoppeld aan {member_id}", request_id)
+            raise RefusedChange("elke plek in het team is bezet; geef eerst iemand vrij of voeg een plek toe")
+        slot = (open_slots or slots)[0]
+        return self.team.link(slot["id"], member_id, actor, override=override, today=today)
 
     def purge(self, closed_before: dt.datetime, actor: str = "wijkwijzer purge") -> list[int]:
         """Erase the personal data of requests closed before `closed_before` as `erase_request` does, each in one
@@ -227,10 +245,9 @@ class Services:
         return erased
 
     def change_status(self, request_id: int, status: str, actor: str, note: str = "") -> None:
-        """Change a request's status if the flow allows it, recorded in the audit log (one transaction)."""
-        with self.store.transaction():
-            self.requests.set_status(request_id, status, actor, note)
-            self.audit.record(actor, f"Status: {status}", request_id)
+        """Change a request's status if the flow allows it, recorded in the audit log (one transaction); closing
+        ends the team's links and tells the members."""
+        self.team.close(request_id, status, actor, note)
 
     def erase_request(self, request_id: int, actor: str) -> bool:
         """Erase the personal data of one request now, recorded in the audit log; False (and nothing written)
@@ -257,6 +274,7 @@ class Services:
         if row["erased"]:
             return False
         self.requests.erase(request_id)
+        self.outbox.forget_request(request_id)  # the mails held the address, the question and the status link
         self.pool.cache.forget([text_key(row["question"])])  # the key of pool.query_vectors, under any model
         return True
 
@@ -287,22 +305,8 @@ class Services:
         self.semantic.clear_queries()
 
     def propose_batch(self, today: dt.date | None = None) -> dict:
-        """One proposal for all open requests (nieuw, in behandeling): the optimal assignment under the members'
-        free hours, with the greedy total beside it. Nothing is stored until a coordinator applies it."""
-        today = today or dt.date.today()
-        rows = self.requests.queue("nieuw") + self.requests.queue("in behandeling")
-        if not rows:
-            return {"rows": [], "optimal": 0.0, "greedy": 0.0}
-        requests = [to_help_request(row) for row in rows]
-        booked = self.requests.booked_hours(today)
-        results, optimal, greedy = self.pool.assign(requests, booked=booked, today=today)
-        names = {m.id: m for m in self.pool.members()}
-        proposal = []
-        for row, result, chosen in zip(rows, results, optimal.members, strict=True):
-            score = next((m.score for m in result.matches if m.id == chosen), None)
-            proposal.append({"request": row, "pool": result.routing.pool, "member": names.get(chosen),
-                             "score": score})
-        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total}
+        """One proposal for every open slot of the open requests (see Teams.propose); nothing is stored."""
+        return self.team.propose(today)
 
     def pool_problems(self) -> list:
         """Problems of the pool files, with paths from the project root's view (experts/...)."""
@@ -374,6 +378,58 @@ class Services:
         self._watcher = threading.Thread(target=loop, name="wijkwijzer-watcher", daemon=True)
         self._watcher.start()
 
+    # -- mail and other periodic jobs ----------------------------------------------------------------------
+    def mail_sender(self) -> SmtpSender | None:
+        """The SMTP sender, or None when WIJKWIJZER_SMTP_URL is not set (mail then waits in the outbox)."""
+        smtp = self.settings.smtp
+        return SmtpSender(smtp, self.settings.mail_from) if smtp else None
+
+    def send_mail(self, now: dt.datetime | None = None, limit: int = 100) -> Delivery | None:
+        """Deliver the mails that are due (None without SMTP settings). Safe in several processes at once."""
+        sender = self.mail_sender()
+        return sender.deliver(self.outbox, limit=limit, now=now) if sender else None
+
+    def retry_mail(self, mail_id: int, actor: str) -> bool:
+        """Queue a failed mail again, recorded in the audit log; False when it was not failed (or is gone)."""
+        with self.store.transaction():
+            retried = self.outbox.retry(mail_id) == 1
+            if retried:
+                self.audit.record(actor, f"E-mail {mail_id} opnieuw in de wachtrij")
+        return retried
+
+    def prune_mail(self, now: dt.datetime | None = None) -> int:
+        """Delete mails delivered more than SENT_MAIL_DAYS ago; returns how many."""
+        return self.outbox.prune((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=SENT_MAIL_DAYS))
+
+    def export_request(self, request_id: int) -> dict | None:
+        """Everything stored about one request, its mails included (for a data-subject access request)."""
+        data = self.requests.export(request_id)
+        if data is not None:
+            data["mails"] = [{key: mail[key] for key in ("created", "kind", "recipient", "subject", "text", "status",
+                                                         "sent")} for mail in self.outbox.for_request(request_id)]
+        return data
+
+    def _add_mail_jobs(self) -> None:
+        self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))
+        if self.settings.smtp is not None:
+            self.jobs.add("mail versturen", self.settings.jobs_interval, lambda now: self.send_mail(now))
+            # Delivered mails hold addresses and status links; a month is enough to answer "did it go out?".
+            self.jobs.add("verzonden mail opruimen", 3600, self.prune_mail)
+
+    def periodic_jobs(self) -> list[Job]:
+        """The registered jobs (add one with `services.jobs.add(name, every_seconds, run)`)."""
+        return self.jobs.all()
+
+    def run_due_jobs(self, now: dt.datetime | None = None, force: bool = False) -> list[str]:
+        """Run the jobs whose time has come (all with `force`); returns their names."""
+        return self.jobs.run_due(now, force=force)
+
+    def start_jobs(self) -> None:
+        """Run due jobs every `jobs_interval` seconds in one daemon thread of this process. Every server process
+        runs them; each job claims its work in a transaction, so none is done twice."""
+        if self._jobs_thread is None and self.store.read_only is None:  # read-only: nothing to send or queue
+            self._jobs_thread = self.jobs.start(self._stop, self.settings.jobs_interval)
+
     def close(self) -> None:
         """Stop the watcher and release the index."""
         self._stop.set()
@@ -382,6 +438,8 @@ class Services:
             self._watcher.join(timeout=5)
         if self._semantic_thread is not None:
             self._semantic_thread.join(timeout=5)
+        if self._jobs_thread is not None:
+            self._jobs_thread.join(timeout=5)  # a send cut short is retried once its claim expires
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self.hybrid.close()

@@ -76,3 +76,52 @@ def heat(count: int, top: int) -> int:
     if count <= 0 or top <= 0:
         return 0
     return min(4, 1 + int(3 * count / top))
+
+
+def service_levels(rows: list[dict], events: list[dict], links: list[dict], feedback: list[dict],
+                   today: dt.date, response_days: int = 5) -> list[dict]:
+    """Per pool: open requests without a first response after `response_days` working days, invitations without
+    an answer, the median days to the first response and to a full team, and the submitters' feedback (count,
+    average 1-5, the latest reasons). A first response is the first event after the submission (a status change
+    or an invitation)."""
+    from wijkwijzer.domain.teams import working_days_between
+
+    pool_of = {row["id"]: route(to_help_request(row)).pool for row in rows}
+    created = {row["id"]: dt.datetime.fromisoformat(row["created"]) for row in rows}
+    first_response: dict[int, dt.datetime] = {}
+    full_team: dict[int, dt.datetime] = {}
+    seen: set[int] = set()
+    for event in events:
+        request_id = event["request_id"]
+        if request_id not in seen:
+            seen.add(request_id)  # the submission itself
+            continue
+        first_response.setdefault(request_id, dt.datetime.fromisoformat(event["at"]))
+        if event["status"] == "gekoppeld":
+            full_team.setdefault(request_id, dt.datetime.fromisoformat(event["at"]))
+
+    def days(moments: dict[int, dt.datetime], pool: str) -> float | None:
+        waits = [(moment - created[i]).total_seconds() / 86400 for i, moment in moments.items()
+                 if i in created and pool_of[i] == pool]
+        return round(statistics.median(waits), 1) if waits else None
+
+    out = []
+    for pool, label in POOLS.items():
+        late = [row for row in rows if pool_of[row["id"]] == pool and row["id"] not in first_response
+                and row["status"] == "nieuw"
+                and working_days_between(created[row["id"]].date(), today) >= response_days]
+        waiting = [link for link in links if link["state"] == "uitgenodigd" and link["active"]
+                   and pool_of.get(link["request_id"]) == pool]
+        scores = [f for f in feedback if f["pool"] == pool]
+        out.append({
+            "pool": label, "late": len(late), "late_ids": [row["id"] for row in late],
+            "invitations_open": len(waiting),
+            "invitations_reminded": sum(1 for link in waiting if link.get("reminded")),
+            "median_days_first_response": days(first_response, pool),
+            "median_days_full_team": days(full_team, pool),
+            "feedback_count": len(scores),
+            "feedback_average": round(statistics.fmean(f["useful"] for f in scores), 1) if scores else None,
+            "feedback_spread": [sum(1 for f in scores if f["useful"] == n) for n in range(1, 6)],
+            "feedback_reasons": [f["why"] for f in scores if f["why"]][:5],
+        })
+    return out

@@ -317,14 +317,18 @@ class Assignment:
 
 
 def assign_greedy(candidates: list[list[tuple[str, float]]], hours: list[float],
-                  capacity: Mapping[str, float]) -> Assignment:
-    """Best pair first while capacity lasts: the baseline the optimiser is compared with."""
+                  capacity: Mapping[str, float], groups: list[object] | None = None) -> Assignment:
+    """Best pair first while capacity lasts: the baseline the optimiser is compared with. Rows that share a
+    `groups` value (the slots of one team) never get the same member twice."""
     left = dict(capacity)
     chosen: list[str | None] = [None] * len(candidates)
     pairs = sorted(((score, r, m) for r, cands in enumerate(candidates) for m, score in cands), reverse=True)
     total = 0.0
+    taken: set[tuple[object, str]] = set()
     for score, r, m in pairs:
-        if chosen[r] is None and left.get(m, 0.0) >= hours[r]:
+        group = (groups[r] if groups else r, m)
+        if chosen[r] is None and left.get(m, 0.0) >= hours[r] and group not in taken:
+            taken.add(group)
             chosen[r] = m
             left[m] -= hours[r]
             total += score
@@ -332,9 +336,10 @@ def assign_greedy(candidates: list[list[tuple[str, float]]], hours: list[float],
 
 
 def assign_batch(candidates: list[list[tuple[str, float]]], hours: list[float],
-                 capacity: Mapping[str, float]) -> Assignment:
+                 capacity: Mapping[str, float], groups: list[object] | None = None) -> Assignment:
     """Assign each request at most one of its candidate members, maximising the total score, without any member
-    going over its free hours: a 0/1 integer programme solved exactly by HiGHS (scipy.optimize.milp).
+    going over its free hours: a 0/1 integer programme solved exactly by HiGHS (scipy.optimize.milp). Rows that
+    share a `groups` value (the slots of one team) get a member at most once.
 
     `candidates[r]` holds only members that pass the hard rules for request r, so none can be broken.
     """
@@ -351,13 +356,19 @@ def assign_batch(candidates: list[list[tuple[str, float]]], hours: list[float],
     load = csr_array(([hours[r] for r, _, _ in pairs], ([member_row[m] for _, m, _ in pairs], cols)),
                      shape=(len(member_row), n))
     caps = np.array([capacity[m] for m in member_row])
+    constraints = [LinearConstraint(requests, 0, 1), LinearConstraint(load, 0, caps)]
+    if groups is not None:
+        keys = {key: i for i, key in enumerate(sorted({(str(groups[r]), m) for r, m, _ in pairs}))}
+        once = csr_array((np.ones(n), ([keys[(str(groups[r]), m)] for r, m, _ in pairs], cols)),
+                         shape=(len(keys), n))
+        constraints.append(LinearConstraint(once, 0, 1))
     result = milp(
         c=-np.array([s for _, _, s in pairs]),
-        constraints=[LinearConstraint(requests, 0, 1), LinearConstraint(load, 0, caps)],
+        constraints=constraints,
         integrality=np.ones(n), bounds=Bounds(0, 1),
     )
     if result.x is None:  # the solver gave up (it should not: the empty assignment is always feasible)
-        return assign_greedy(candidates, hours, capacity)
+        return assign_greedy(candidates, hours, capacity, groups)
     chosen: list[str | None] = [None] * len(candidates)
     total = 0.0
     for (r, m, s), x in zip(pairs, result.x, strict=True):

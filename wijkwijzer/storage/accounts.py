@@ -9,6 +9,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wijkwijzer.storage.db import Store, now
 from wijkwijzer.storage.sessions import end_sessions
 
+# Mail about new requests: one per request at once, one digest a day, or none.
+NOTIFY = ("direct", "daily", "off")
+
 
 class Accounts:
     """The `users` table."""
@@ -49,7 +52,34 @@ class Accounts:
 
     def all(self) -> list[dict]:
         """All accounts, without their password hashes."""
-        return list(self.store.db.query("SELECT username, name, role, created FROM users ORDER BY username"))
+        return list(self.store.db.query("SELECT username, name, role, created, email, notify FROM users "
+                                        "ORDER BY username"))
+
+    # -- mail about new requests (schema step _step_account_mail) ------------------------------------------
+    def set_mail(self, username: str, email: str | None = None, notify: str | None = None) -> bool:
+        """Change an account's e-mail address and/or its choice of mail about new requests (NOTIFY); False when
+        there is no such account. Values are checked by the caller (the CLI names the option)."""
+        changes = {key: value for key, value in (("email", email), ("notify", notify)) if value is not None}
+        with self.store.transaction() as db:
+            row = db.execute("SELECT notify FROM users WHERE username = ?", [username]).fetchone()
+            if row is None:
+                return False
+            if notify == "daily" and row[0] != "daily":
+                changes["digest_until"] = now()  # the first digest starts now, not at the account's creation
+            if changes:
+                db["users"].update(username, changes)
+        return True
+
+    def mail_recipients(self, notify: str) -> list[dict]:
+        """Coordinators with an e-mail address who chose `notify` ("direct" or "daily")."""
+        return list(self.store.db.query(
+            "SELECT username, name, email, created, digest_until FROM users WHERE role = 'coordinator' "
+            "AND email != '' AND notify = ? ORDER BY username", [notify]))
+
+    def mark_digest(self, username: str, until: str) -> None:
+        """Record that `username`'s digests cover new requests up to `until` (UTC, ISO)."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE users SET digest_until = ? WHERE username = ?", [until, username])
 
     def check(self, username: str, password: str) -> dict | None:
         """The account when the password is right, else None (same work either way)."""

@@ -63,7 +63,7 @@ def _step_2(db: sqlite_utils.Database) -> None:
                "WHERE active = 1")
 
 
-def _step_3(db: sqlite_utils.Database) -> None:
+def _step_sessions(db: sqlite_utils.Database) -> None:
     """Login sessions kept on the server: the cookie carries a random id, the table its SHA-256, so ending a
     session (logout, a removed account, a new password or role) takes effect at the next request."""
     if "sessions" not in db.table_names():
@@ -72,7 +72,90 @@ def _step_3(db: sqlite_utils.Database) -> None:
         db["sessions"].create_index(["username"])
 
 
-STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_step_1, _step_2, _step_3)
+
+def _step_outbox(db: sqlite_utils.Database) -> None:
+    """The mail outbox (storage/outbox.py): mails written with the change that causes them, sent afterwards."""
+    if "outbox" not in db.table_names():
+        db["outbox"].create({
+            "id": int, "created": str, "kind": str, "recipient": str, "subject": str, "text": str, "html": str,
+            "headers": str, "request_id": int, "status": str, "attempts": int, "next_attempt": str,
+            "claimed_by": str, "claimed_until": str, "last_error": str, "sent": str, "message_id": str,
+        }, pk="id")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_request ON outbox (request_id)")
+
+
+def _step_reference(db: sqlite_utils.Database) -> None:
+    """A reference number per help request (WW-2026-0042): a sequence per year, kept in `request_numbers`;
+    requests stored before this step get theirs in the order they came in. And the salt from which a status
+    link is derived again for later mails (none for earlier requests: their links were random)."""
+    from wijkwijzer.storage.references import next_reference
+
+    if "request_numbers" not in db.table_names():
+        db["request_numbers"].create({"year": int, "last": int}, pk="year")
+    if "reference" not in db["help_requests"].columns_dict:
+        db["help_requests"].add_column("reference", str)
+    if "link_salt" not in db["help_requests"].columns_dict:  # storage/requests.py: derive_token
+        db["help_requests"].add_column("link_salt", str)
+    for request_id, created in db.execute(
+            "SELECT id, created FROM help_requests WHERE reference IS NULL ORDER BY created, id").fetchall():
+        db.execute("UPDATE help_requests SET reference = ? WHERE id = ?", [next_reference(db, created), request_id])
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS help_requests_reference ON help_requests (reference)")
+
+
+def _step_account_mail(db: sqlite_utils.Database) -> None:
+    """Accounts get an e-mail address and a choice of mail about new requests: at once, a daily digest or none;
+    `digest_until` is where the last digest ended."""
+    columns = db["users"].columns_dict
+    if "email" not in columns:
+        db["users"].add_column("email", str, not_null_default="")
+    if "notify" not in columns:
+        db["users"].add_column("notify", str, not_null_default="direct")
+    if "digest_until" not in columns:
+        db["users"].add_column("digest_until", str)
+
+
+def _step_teams(db: sqlite_utils.Database) -> None:
+    """Teams: role slots per request, links as invitations (token, state, answer), feedback after closing.
+
+    An existing active assignment becomes one accepted slot of its request (it was a confirmed link); ended ones
+    keep their history as released links. One active link per slot replaces one per request.
+    """
+    tables = set(db.table_names())
+    if "slots" not in tables:
+        db["slots"].create({"id": int, "request_id": int, "position": int, "role": str, "hours_per_week": float,
+                            "start": str, "end": str, "created": str, "removed": str},
+                           pk="id", foreign_keys=[("request_id", "help_requests", "id")])
+        db["slots"].create_index(["request_id"])
+    columns = db["assignments"].columns_dict
+    for name, kind in (("slot_id", int), ("state", str), ("token_hash", str), ("expires", str),
+                       ("reminded", str), ("answered", str), ("reason", str), ("override", str),
+                       ("reminder_token_hash", str)):
+        if name not in columns:
+            db["assignments"].add_column(name, kind)
+    for row in db.execute("SELECT id, request_id, hours_per_week, start, end, created FROM assignments "
+                          "WHERE active = 1 AND slot_id IS NULL").fetchall():
+        assignment, request_id, hours, start, end, created = row
+        slot = db["slots"].insert({"request_id": request_id, "position": 1, "role": "", "hours_per_week": hours,
+                                   "start": start, "end": end, "created": created}).last_pk
+        db.execute("UPDATE assignments SET slot_id = ?, state = 'geaccepteerd', answered = created WHERE id = ?",
+                   [slot, assignment])
+    db.execute("UPDATE assignments SET state = 'vrijgegeven' WHERE state IS NULL")
+    db.execute("DROP INDEX IF EXISTS assignments_one_active")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_one_active_per_slot ON assignments (slot_id) "
+               "WHERE active = 1")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_token ON assignments (token_hash) "
+               "WHERE token_hash IS NOT NULL")
+    # The reminder carries a fresh link (only hashes are stored, so the first cannot be sent again); both work.
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS assignments_reminder_token ON assignments (reminder_token_hash) "
+               "WHERE reminder_token_hash IS NOT NULL")
+    if "feedback" not in tables:
+        db["feedback"].create({"request_id": int, "at": str, "useful": int, "why": str, "pool": str},
+                              pk="request_id", foreign_keys=[("request_id", "help_requests", "id")])
+
+
+STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams)
 
 
 def version(db: sqlite_utils.Database) -> int:

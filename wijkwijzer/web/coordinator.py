@@ -9,11 +9,23 @@ import re
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, RefusedChange
+from wijkwijzer.domain.helprequests import (
+    DECLINED,
+    DONE,
+    IN_PROGRESS,
+    KIND_LABELS,
+    MATCHED,
+    STATUSES,
+    TRANSITIONS,
+    AssignmentRefused,
+    RefusedChange,
+)
+from wijkwijzer.domain.teams import STATE_LABELS, validate_slot
 from wijkwijzer.web.params import services
 from wijkwijzer.web.security import check_password, current_user, log_in, log_out
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
+CLOSED = (DONE, DECLINED)
 
 
 def requires(*roles: str):
@@ -92,10 +104,21 @@ def detail(request_id: int):
     item = _audited(request_id, "bekeken")
     suggestions = svc.suggestions(request_id)
     members = {m.id: m for m in svc.pool.members()}
+    slots = svc.team.ensure(request_id)
+    team = [s["link"]["member_id"] for s in slots if s["link"]]
+    if item["status"] not in CLOSED:
+        for slot in slots:
+            slot["suggestions"] = svc.team.suggestions(request_id, slot, team) if slot["link"] is None else []
+    slot_id, _, member_id = request.args.get("afwijken", "").partition(":")
+    override = {"slot": int(slot_id), "member": members[member_id]} if (
+        slot_id.isdigit() and member_id in members) else None
     return render_template(
         "coordinator/request.html", item=item, suggestions=suggestions, history=svc.requests.history(request_id),
-        assignments=svc.requests.assignments(request_id), members=members, kinds=KIND_LABELS,
-        next_statuses=TRANSITIONS[item["status"]], taxonomy=svc.knowledge.taxonomy,
+        slots=slots, members=members, kinds=KIND_LABELS, states=STATE_LABELS, override=override,
+        pool_members=sorted(members.values(), key=lambda m: (m.pool, m.name)),
+        # 'gekoppeld' and the way back follow the team (accepting, releasing); the form offers the rest.
+        next_statuses=[s for s in TRANSITIONS[item["status"]] if s not in (MATCHED, IN_PROGRESS)
+                       or (s == IN_PROGRESS and item["status"] != MATCHED)], taxonomy=svc.knowledge.taxonomy,
         audit=svc.audit.trail(request_id),
     )
 
@@ -103,12 +126,77 @@ def detail(request_id: int):
 @bp.post("/aanvraag/<int:request_id>/koppelen")
 @login_required
 def assign(request_id: int):
-    """Link the chosen member (a second link replaces the first: reassign)."""
+    """Invite the chosen member into a slot (the first open one when none is named). A link that breaks a hard
+    rule is refused; the page then offers to book it anyway with a reason (an override, audit-logged)."""
     svc = services()
     _existing(request_id)
     member_id = request.form.get("member_id", "")
-    return _act(request_id, lambda: svc.assign(request_id, member_id, actor=g.user["username"]),
-                f"Gekoppeld aan {member_id}.")
+    slot_id = request.form.get("slot_id", "")
+    override = request.form.get("override", "").strip()
+    try:
+        if slot_id.isdigit():
+            _own_slot(request_id, int(slot_id))
+            svc.team.link(int(slot_id), member_id, actor=g.user["username"], override=override)
+        else:
+            svc.assign(request_id, member_id, actor=g.user["username"], override=override)
+    except KeyError:
+        abort(404)
+    except AssignmentRefused as exc:
+        flash(f"Kan niet: {exc}.", "error")
+        target = url_for("coordinator.detail", request_id=request_id,
+                         afwijken=f"{slot_id}:{member_id}" if slot_id.isdigit() else None)
+        return redirect(target + ("#afwijken" if slot_id.isdigit() else ""), code=303)
+    except RefusedChange as exc:
+        flash(f"Kan niet: {exc}.", "error")
+        return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    name = svc.team.members()[member_id].name
+    flash(f"{name} is uitgenodigd" + (" (met afwijking, vastgelegd)" if override else "") + ".", "success")
+    return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+
+
+@bp.post("/aanvraag/<int:request_id>/plek/<int:slot_id>/vrijgeven")
+@login_required
+def release(request_id: int, slot_id: int):
+    """Free a slot; the member gets a cancellation mail."""
+    svc = services()
+    _own_slot(request_id, slot_id)
+    return _act(request_id, lambda: svc.team.release(slot_id, g.user["username"], request.form.get("reason", "")),
+                "De plek is vrijgegeven; het lid krijgt bericht.")
+
+
+@bp.post("/aanvraag/<int:request_id>/plek")
+@login_required
+def add_slot(request_id: int):
+    """Add a place to the team."""
+    svc = services()
+    spec, errors = validate_slot(request.form, dt.date.today())
+    if errors:
+        flash("Plek niet toegevoegd: " + " ".join(errors.values()), "error")
+        return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    return _act(request_id, lambda: svc.team.add_slot(request_id, spec, g.user["username"]), "Plek toegevoegd.")
+
+
+@bp.post("/aanvraag/<int:request_id>/plek/<int:slot_id>")
+@login_required
+def update_slot(request_id: int, slot_id: int):
+    """Change a slot's role, hours or period, or remove an empty slot."""
+    svc = services()
+    slot = _own_slot(request_id, slot_id)
+    if request.form.get("action") == "verwijderen":
+        return _act(request_id, lambda: svc.team.remove_slot(slot_id, g.user["username"]), "Plek verwijderd.")
+    spec, errors = validate_slot(request.form, dt.date.fromisoformat(slot["start"]))
+    if errors:
+        flash("Plek niet gewijzigd: " + " ".join(errors.values()), "error")
+        return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
+    return _act(request_id, lambda: svc.team.update_slot(slot_id, spec, g.user["username"]), "Plek gewijzigd.")
+
+
+def _own_slot(request_id: int, slot_id: int) -> dict:
+    """The slot, 404 unless it belongs to this request."""
+    slot = services().team.teams.slot(slot_id)
+    if slot is None or slot["request_id"] != request_id:
+        abort(404)
+    return slot
 
 
 @bp.post("/aanvraag/<int:request_id>/status")
@@ -186,16 +274,50 @@ def apply_batch():
     svc = services()
     done, failed = 0, 0
     for pair in request.form.getlist("pair"):
-        request_id, _, member_id = pair.partition(":")
+        slot_id, _, member_id = pair.partition(":")
         try:
-            svc.assign(int(request_id), member_id, actor=g.user["username"],
-                       note=f"gekoppeld aan {member_id} (verdeling)")
+            svc.team.link(int(slot_id), member_id, actor=g.user["username"])
             done += 1
-        except (KeyError, ValueError):
+        except (KeyError, ValueError):  # a refusal (RefusedChange) is a ValueError: checked again, now too full
             failed += 1
-    flash(f"{done} aanvragen gekoppeld" + (f", {failed} niet (gewijzigd of onbekend)" if failed else "") + ".",
+    flash(f"{done} uitnodigingen verstuurd" + (f", {failed} niet (gewijzigd, bezet of onbekend)" if failed else "")
+          + ".",
           "error" if failed else "success")
     return redirect(url_for("coordinator.queue"), code=303)
+
+
+@bp.get("/uitgaande-mail")
+@login_required
+def outbox():
+    """Every mail the site sends or would send, newest first; without a mail server, what would be sent."""
+    from wijkwijzer.domain.mail import MAIL_KINDS, STATE_LABELS, STATES
+    from wijkwijzer.mail.compose import dutch_datetime
+
+    svc = services()
+    status = request.args.get("status") or None
+    if status and status not in STATES:
+        abort(404)
+    page = max(request.args.get("pagina", 1, type=int) or 1, 1)
+    rows = svc.outbox.list(status, limit=OUTBOX_PAGE + 1, offset=(page - 1) * OUTBOX_PAGE)
+    mails = [{**row, "created_label": dutch_datetime(row["created"]), "sent_label": dutch_datetime(row["sent"]),
+              "next_label": dutch_datetime(row["next_attempt"])} for row in rows[:OUTBOX_PAGE]]
+    return render_template("coordinator/outbox.html", mails=mails, status=status, states=STATES, kinds=MAIL_KINDS,
+                           labels=STATE_LABELS, counts=svc.outbox.counts(), smtp=svc.settings.smtp is not None,
+                           page=page, more=len(rows) > OUTBOX_PAGE)
+
+
+OUTBOX_PAGE = 50
+
+
+@bp.post("/uitgaande-mail/<int:mail_id>/opnieuw")
+@login_required
+def retry_mail(mail_id: int):
+    """Send a failed mail again on the next round (after the address or the server was fixed)."""
+    if services().retry_mail(mail_id, g.user["username"]):
+        flash("De e-mail wordt opnieuw verstuurd.", "success")
+    else:
+        flash("Deze e-mail is niet mislukt of bestaat niet meer.", "error")
+    return redirect(url_for("coordinator.outbox"), code=303)
 
 
 @bp.get("/redactie", endpoint="editor")
@@ -213,7 +335,7 @@ def editor():
 def export(request_id: int):
     """Everything stored about one request as JSON (for a request for access under the AVG)."""
     _audited(request_id, "geëxporteerd")
-    response = jsonify(services().requests.export(request_id))
+    response = jsonify(services().export_request(request_id))
     response.headers["Content-Disposition"] = f'attachment; filename="aanvraag-{request_id}.json"'
     return response
 
@@ -251,6 +373,7 @@ def dashboard():
         requests_part = {
             **figures.request_figures(rows, events, today),
             "capacity": figures.capacity_in_use(svc.pool.members(), svc.requests.booked_hours(today), today),
+            "service": figures.service_levels(rows, events, svc.team.teams.links(), svc.team.feedback.all(), today),
         }
     taxonomy = svc.knowledge.taxonomy
     return render_template("coordinator/dashboard.html", requests=requests_part, taxonomy=taxonomy,
