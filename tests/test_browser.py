@@ -197,7 +197,7 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     check(page, "coordinator-aanvragen")
     page.locator("table a", has_text=f"#{request_id}").first.click()
     page.wait_for_url(re.compile(rf"/coordinator/aanvraag/{request_id}$"))
-    assert "Voorgestelde koppelingen" in page.content() and "u/week beschikbaar" in page.content()
+    assert "Voorgestelde koppelingen" in page.content() and "uur per week vrij" in page.content()
     check(page, "coordinator-aanvraag")
     page.locator(".match button").first.click()
     page.wait_for_load_state()

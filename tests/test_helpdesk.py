@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
 from wijkwijzer import create_app
+from wijkwijzer.text.formats import format_hours, format_number
 
 FORM = {
     "municipality": "Schiedam", "contact_name": "Jan Jansen", "email": "j.jansen@schiedam.nl",
@@ -106,7 +107,7 @@ def test_request_shows_up_for_a_coordinator_with_explained_matches(app):
     request_id = int(re.search(r"/coordinator/aanvraag/(\d+)", queue).group(1))
     html = client.get(f"/coordinator/aanvraag/{request_id}").get_data(as_text=True)
     assert "Route: <strong>flexpool</strong>" in html
-    assert "Rol: Projectleider" in html and "u/week beschikbaar" in html
+    assert "Rol: Projectleider" in html and "uur per week vrij" in html
     assert "j.jansen@schiedam.nl" in html and "Praktijkvoorbeelden bij deze vraag" in html
 
 
@@ -130,7 +131,8 @@ def test_assign_reassign_decline_and_history(app):
     if member.hours_per_week <= 16:
         assert first not in listed
     else:
-        assert f"{member.hours_per_week - 16:g} u/week beschikbaar" in " ".join(listed[first]["reasons"])
+        free = format_number(member.hours_per_week - 16, 2)
+        assert f"{free} van {format_hours(member.hours_per_week)} per week vrij" in " ".join(listed[first]["reasons"])
     second = next(m["id"] for m in svc.suggestions(request_id)["matches"] if m["id"] != first)
     client.post(f"/coordinator/aanvraag/{request_id}/koppelen", data={"member_id": second, "csrf_token": csrf})
     assert [a["member_id"] for a in svc.requests.assignments(request_id)] == [second]  # reassigned

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, helpdesk, security, site
+    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
@@ -71,4 +71,5 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     app.extensions["wijkwijzer.limiter"] = security.register(app, settings)
     errors.register(app)
     site.register_template_helpers(app)
+    formats.register(app)  # Flask-Babel (Dutch, Europe/Amsterdam) and the filters for dates, numbers, plurals
     return app
