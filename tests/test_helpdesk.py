@@ -106,7 +106,7 @@ def test_request_shows_up_for_a_coordinator_with_explained_matches(app):
     assert "Schiedam" in queue and "nieuw" in queue
     request_id = int(re.search(r"/coordinator/aanvraag/(\d+)", queue).group(1))
     html = client.get(f"/coordinator/aanvraag/{request_id}").get_data(as_text=True)
-    assert "Route: <strong>flexpool</strong>" in html
+    assert "Pool: <strong>Flexpool-woningbouw</strong>" in html
     assert "Rol: Projectleider" in html and "uur per week vrij" in html
     assert "j.jansen@schiedam.nl" in html and "Praktijkvoorbeelden bij deze vraag" in html
 
@@ -187,7 +187,7 @@ def test_batch_proposal_assigns_open_requests(app):
     login(client)
     html = client.get("/coordinator/verdelen").get_data(as_text=True)
     pairs = re.findall(r'name="pair" value="([^"]+)"', html)
-    assert len(pairs) == 2 and "eerst-de-beste-verdeling" in html
+    assert len(pairs) == 2 and "Telkens de beste match eerst" in html
     client.post("/coordinator/verdelen", data={"pair": pairs, "csrf_token": token(client, "/coordinator/verdelen")})
     assert {r["status"] for r in svc.requests.queue()} == {"gekoppeld"}
 

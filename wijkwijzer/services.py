@@ -23,6 +23,7 @@ from wijkwijzer.domain.helprequests import (
     validate_form,
 )
 from wijkwijzer.domain.matching import MatchResult, exclusion
+from wijkwijzer.domain.pool import POOLS
 from wijkwijzer.expertise import ExpertPool
 from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.parsing import ParseWorker
@@ -198,9 +199,15 @@ class Services:
         reason = exclusion(member, request, 0.0, today)
         if reason:
             raise AssignmentRefused(reason)
+        note = note or f"gekoppeld aan {self.member_label(member_id)}"
         with self.store.transaction():
             self.requests.assign(request_id, member_id, hours, start, end, actor, member.hours_per_week, note=note)
-            self.audit.record(actor, note or f"Gekoppeld aan {member_id}", request_id)
+            self.audit.record(actor, note[:1].upper() + note[1:], request_id)
+
+    def member_label(self, member_id: str) -> str:
+        """How pages name a member: "Ferdinand Isenia (Expertpool)"; the id when the member is gone."""
+        member = next((m for m in self.pool.members() if m.id == member_id), None)
+        return f"{member.name} ({POOLS.get(member.pool, member.pool)})" if member else member_id
 
     def purge(self, closed_before: dt.datetime, actor: str = "wijkwijzer purge") -> list[int]:
         """Erase the personal data of requests closed before `closed_before`, each erasure with its audit record
@@ -232,7 +239,7 @@ class Services:
         today = today or dt.date.today()
         rows = self.requests.queue("nieuw") + self.requests.queue("in behandeling")
         if not rows:
-            return {"rows": [], "optimal": 0.0, "greedy": 0.0}
+            return {"rows": [], "optimal": 0.0, "greedy": 0.0, "greedy_linked": 0}
         requests = [to_help_request(row) for row in rows]
         booked = self.requests.booked_hours(today)
         results, optimal, greedy = self.pool.assign(requests, booked=booked, today=today)
@@ -242,7 +249,8 @@ class Services:
             score = next((m.score for m in result.matches if m.id == chosen), None)
             proposal.append({"request": row, "pool": result.routing.pool, "member": names.get(chosen),
                              "score": score})
-        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total}
+        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total,
+                "greedy_linked": sum(member is not None for member in greedy.members)}
 
     def pool_problems(self) -> list:
         """Problems of the pool files, with paths from the project root's view (experts/...)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wijkwijzer.domain.gemeenten import everyday_name
 from wijkwijzer.domain.helprequests import HelpRequest, period
 from wijkwijzer.domain.pool import NATIONWIDE, POOLS, PoolMember
 from wijkwijzer.domain.taxonomy import normalise
@@ -191,7 +192,7 @@ def exclusion(member: PoolMember, request: HelpRequest, booked: float, today: dt
     """The hard rule that rules a member out for this request, in Dutch, or None when the member may serve."""
     municipality, start, end = _context or (normalise(request.municipality), *period(request, today))
     if municipality in prepare(member).conflicts:
-        return f"belangenconflict met de gemeente {request.municipality}"
+        return f"belangenconflict met de gemeente {everyday_name(request.municipality)}"
     if member.hours_per_week <= 0:
         return "geen uren beschikbaar"
     if booked >= member.hours_per_week:

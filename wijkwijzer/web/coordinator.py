@@ -10,6 +10,7 @@ import re
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from wijkwijzer.domain.helprequests import DONE, IN_PROGRESS, KIND_LABELS, STATUSES, TRANSITIONS, RefusedChange
+from wijkwijzer.text.formats import count
 from wijkwijzer.web.params import services
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
@@ -107,7 +108,7 @@ def assign(request_id: int):
     svc = services()
     member_id = request.form.get("member_id", "")
     return _act(request_id, lambda: svc.assign(request_id, member_id, actor=g.user["username"]),
-                f"Gekoppeld aan {member_id}.")
+                f"Gekoppeld aan {svc.member_label(member_id)}.")
 
 
 @bp.post("/aanvraag/<int:request_id>/status")
@@ -123,7 +124,7 @@ def change_status(request_id: int):
         flash("Geef een reden op.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
     return _act(request_id, lambda: svc.change_status(request_id, status, g.user["username"], note),
-                f"Status: {status}.")
+                f"Status gewijzigd in ‘{status}’.")
 
 
 def _audited(request_id: int, action: str) -> dict:
@@ -179,12 +180,12 @@ def apply_batch():
         request_id, _, member_id = pair.partition(":")
         try:
             svc.assign(int(request_id), member_id, actor=g.user["username"],
-                       note=f"gekoppeld aan {member_id} (verdeling)")
+                       note=f"gekoppeld aan {svc.member_label(member_id)} (verdeling)")
             done += 1
         except (KeyError, ValueError):
             failed += 1
-    flash(f"{done} aanvragen gekoppeld" + (f", {failed} niet (gewijzigd of onbekend)" if failed else "") + ".",
-          "error" if failed else "success")
+    flash(f"{count(done, 'aanvraag', 'aanvragen')} gekoppeld"
+          + (f", {failed} niet (gewijzigd of onbekend)" if failed else "") + ".", "error" if failed else "success")
     return redirect(url_for("coordinator.queue"), code=303)
 
 

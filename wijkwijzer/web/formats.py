@@ -12,6 +12,7 @@ import datetime as dt
 from flask import Flask
 from flask_babel import Babel, get_locale, get_timezone
 
+from wijkwijzer.domain.gemeenten import load_gemeenten
 from wijkwijzer.domain.pool import POOLS
 from wijkwijzer.text import formats
 from wijkwijzer.text.formats import Moment
@@ -93,6 +94,12 @@ def pool_label(key: str | None) -> str:
     return POOLS.get(key or "", key or "")
 
 
+def municipality(item: dict) -> str:
+    """A request's municipality as the submitter chose it ("Den Haag"); for requests stored before that was
+    kept, the everyday form of the official name."""
+    return item.get("municipality_display") or load_gemeenten().display(str(item.get("municipality") or ""))
+
+
 def score_label(score: float | None) -> str:
     """'sterke match', 'goede match' or 'zwakke match' for a match score (0-1)."""
     if score is None:
@@ -104,6 +111,7 @@ FILTERS = {
     "date": date, "dutch_date": date, "datetime": datetime, "time": time, "month": month,
     "relative_day": relative_day, "iso": iso, "number": number, "percent": percent, "quantity": count,
     "plural": plural, "hours": hours, "pool_label": pool_label, "score_label": score_label,
+    "municipality": municipality,
 }
 
 
