@@ -278,7 +278,7 @@ def test_coordinator_pages_and_the_form_fit_a_phone(phone, site, site_app):
     # The request page names people, pools and scores as people read them.
     phone.goto(f"{site}/coordinator/aanvraag/{linked}")
     body = phone.locator("main").inner_text()
-    assert re.search(r"(sterke|goede|zwakke) match \(\d+%\)", body) and "Den Haag" in body
+    assert re.search(r"(sterke|goede|matige) match \(\d+%\)", body) and "Den Haag" in body
     assert not re.search(r"\b(expertpool|flexpool|vraagbaak)/", body)
 
 

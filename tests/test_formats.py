@@ -99,7 +99,7 @@ def test_the_template_filters(app):
     assert render(app, "{{ 'expertpool' | pool_label }}, {{ 'flexpool' | pool_label }}") \
         == "Expertpool, Flexpool-woningbouw"
     assert render(app, "{{ 0.93 | score_label }} ({{ 0.93 | percent }})") == "sterke match (93%)"
-    assert render(app, "{{ 0.6 | score_label }}, {{ 0.2 | score_label }}") == "goede match, zwakke match"
+    assert render(app, "{{ 0.6 | score_label }}, {{ 0.2 | score_label }}") == "goede match, matige match"
     # Jinja's own `count` (a length) is left alone.
     assert render(app, "{{ [1, 2] | count }}") == "2"
 

@@ -116,7 +116,7 @@ def test_coordinator_pages_speak_in_names_hours_scores_and_local_time(app):
     assert re.search(r"4 juli 2026, 01:30 ?: nieuw", page) and 'datetime="2026-12-03T14:05:00+01:00"' in html
     assert "16 uur per week, 12 maanden" in page
     assert "Pool: Flexpool-woningbouw" in page and "Route:" not in page
-    scores = re.findall(r"(sterke|goede|zwakke) match \((\d+)%\)", page)
+    scores = re.findall(r"(sterke|goede|matige) match \((\d+)%\)", page)
     assert scores and all(0 <= int(p) <= 100 for _, p in scores)
     assert not re.search(r"score \d\.\d\d", page)
     assert re.search(r"\d+ (van \d+ )?uur per week vrij", page) and "u/week" not in page

@@ -19,7 +19,7 @@ from wijkwijzer.text.formats import Moment
 
 # How a coordinator reads a match score (0-1: meaning, expertise, themes, free hours, region and load weighed
 # together, see domain.matching.WEIGHTS), from the lowest score each label needs.
-SCORE_LABELS = ((0.75, "sterke match"), (0.5, "goede match"), (0.0, "zwakke match"))
+SCORE_LABELS = ((0.75, "sterke match"), (0.5, "goede match"), (0.0, "matige match"))
 
 
 def _locale() -> str:
@@ -101,7 +101,7 @@ def municipality(item: dict) -> str:
 
 
 def score_label(score: float | None) -> str:
-    """'sterke match', 'goede match' or 'zwakke match' for a match score (0-1)."""
+    """'sterke match', 'goede match' or 'matige match' for a match score (0-1)."""
     if score is None:
         return ""
     return next(label for low, label in SCORE_LABELS if score >= low)
