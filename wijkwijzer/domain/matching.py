@@ -20,6 +20,7 @@ from wijkwijzer.domain.helprequests import HelpRequest, period
 from wijkwijzer.domain.pool import NATIONWIDE, POOLS, PoolMember
 from wijkwijzer.domain.taxonomy import normalise
 from wijkwijzer.text.dutch import analyse_word, expand_synonyms, fold, stems, terms
+from wijkwijzer.text.formats import count as counted
 from wijkwijzer.text.formats import format_date, format_hours, format_number
 
 # Score weights (they sum to 1): meaning first, then named expertise, then the softer preferences.
@@ -146,7 +147,7 @@ def route(request: HelpRequest) -> Routing:
     asks_capacity = bool(request.hours_per_week or request.months or capacity or roles)
     if asks_capacity and housing:
         signals = [f"{format_hours(request.hours_per_week)} per week" if request.hours_per_week else "",
-                   f"{request.months} maanden" if request.months else "", *roles[:2], *capacity[:2]]
+                   counted(request.months, "maand", "maanden") if request.months else "", *roles[:2], *capacity[:2]]
         signal = ", ".join(s for s in signals if s)
         return Routing("flexpool", f"tijdelijke capaciteit gevraagd ({signal}) voor een woningbouw- of "
                                    f"herstructureringsopgave ({', '.join(housing[:3])})")
