@@ -37,6 +37,7 @@ def test_a_timestamp_late_in_the_evening_is_the_next_day_in_amsterdam():
     assert formats.format_date("2026-07-03T21:59:00+00:00") == "3 juli 2026"
     assert formats.format_date(dt.date(2027, 1, 31)) == "31 januari 2027"
     assert formats.format_time("2026-07-03T21:59:00+00:00") == "23:59"
+    assert formats.format_time("2026-12-03T21:59:07+00:00", seconds=True) == "22:59:07"
 
 
 def test_months_and_bad_input():

@@ -81,15 +81,16 @@ def format_datetime(value: Moment, locale: str = LOCALE, tz: dt.tzinfo | str = T
             f"{babel_dates.format_time(moment, 'short', tzinfo=moment.tzinfo, locale=_locale(locale))}")
 
 
-def format_time(value: Moment, locale: str = LOCALE, tz: dt.tzinfo | str = TIMEZONE) -> str:
-    """'14:05' in local time."""
+def format_time(value: Moment, locale: str = LOCALE, tz: dt.tzinfo | str = TIMEZONE, seconds: bool = False) -> str:
+    """'14:05' in local time ('14:05:09' with seconds)."""
     try:
         moment = local(value, tz)
     except ValueError:
         return str(value)
     if not isinstance(moment, dt.datetime):
         return ""
-    return babel_dates.format_time(moment, "short", tzinfo=moment.tzinfo, locale=_locale(locale))
+    return babel_dates.format_time(moment, "medium" if seconds else "short", tzinfo=moment.tzinfo,
+                                   locale=_locale(locale))
 
 
 def format_month(value: Moment, locale: str = LOCALE, tz: dt.tzinfo | str = TIMEZONE) -> str:

@@ -40,9 +40,9 @@ def datetime(value: Moment) -> str:
     return formats.format_datetime(value, _locale(), _tz())
 
 
-def time(value: Moment) -> str:
-    """'14:05', local time."""
-    return formats.format_time(value, _locale(), _tz())
+def time(value: Moment, seconds: bool = False) -> str:
+    """'14:05' ('14:05:09' with seconds), local time."""
+    return formats.format_time(value, _locale(), _tz(), seconds)
 
 
 def month(value: Moment) -> str:
