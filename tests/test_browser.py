@@ -221,7 +221,7 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     check(page, "coordinator-aanvragen")
     page.locator("table a", has_text=reference).first.click()
     page.wait_for_url(re.compile(rf"/coordinator/aanvraag/{request_id}$"))
-    assert "Voorgestelde koppelingen" in page.content() and "u/week beschikbaar" in page.content()
+    assert "Voorgestelde koppelingen" in page.content() and "uur per week vrij" in page.content()
     check(page, "coordinator-aanvraag")
     page.locator(".slot .match button").first.click()
     page.wait_for_load_state()
@@ -229,6 +229,10 @@ def test_coordinator_sees_explained_matches_and_assigns(page, site, site_app):
     check(page, "coordinator-team")
     page.goto(f"{site}/coordinator/dashboard")
     check(page, "dashboard")
+    page.goto(f"{site}/coordinator/verdelen")
+    check(page, "verdelen")
+    page.goto(f"{site}/coordinator/capaciteit")
+    check(page, "capaciteit")
 
 
 def test_phone_width_reaches_the_filters_by_keyboard(browser, site):
@@ -338,3 +342,155 @@ def test_team_slots_and_the_invitation_page_at_390_px(browser, site, site_app):
         member.close()
     finally:
         context.close()
+
+
+# -- pages for people: 390 px, focus, no error colour before an error (issue 13, point 8) -----------------------
+PHONE = {"width": 390, "height": 844}
+LONG_QUESTION = ("Voor de sloop-nieuwbouw van 300 portiekwoningen in Nieuwland (zie "
+                 "https://www.schiedam.nl/wonen/projecten/nieuwland/sloop-nieuwbouw-portiekwoningen-fase-twee) zoeken "
+                 "we tijdelijk twee projectleiders en een planeconoom, zestien uur per week.")
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(bypass_csp=True, locale="nl-NL", viewport=PHONE, device_scale_factor=1)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _open_requests(site_app) -> tuple[int, int]:
+    """One linked request and one open one (with a long unbroken link in its question), made through the
+    services as the form would."""
+    svc = site_app.extensions["wijkwijzer"]
+    ids = []
+    for changes in ({"municipality": "Den Haag"}, {"question": LONG_QUESTION, "email": "projectbureau.sloop-nieuwbouw"
+                                                   ".nieuwland-oost@gemeente-schiedam.nl"}):
+        result, token = svc.submit_request({**REQUEST, **changes})
+        assert token, result.errors
+        ids.append(svc.requests.by_token(token)["id"])
+    linked = svc.suggestions(ids[0])["matches"][0]["id"]
+    svc.assign(ids[0], linked, actor="coord")
+    return ids[0], ids[1]
+
+
+def _scroll_width(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def _too_wide(page) -> list[str]:
+    """The outermost elements that reach past the viewport (for the failure message)."""
+    return page.evaluate("""w => [...document.querySelectorAll('body *')]
+      .filter(el => el.getBoundingClientRect().right > w + 0.5
+                    && !(el.parentElement.getBoundingClientRect().right > w + 0.5))
+      .map(el => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : '')
+                 + ': ' + Math.round(el.getBoundingClientRect().right) + ' px')""", PHONE["width"])
+
+
+def test_coordinator_pages_and_the_form_fit_a_phone(phone, site, site_app):
+    """At 390 px nothing scrolls the page sideways: tables become cards or scroll in their own region."""
+    linked, open_one = _open_requests(site_app)
+    login(phone, site)
+    pages = {
+        "smal-aanvragen": "/coordinator/", "smal-dashboard": "/coordinator/dashboard",
+        "smal-verdelen": "/coordinator/verdelen", "smal-aanvraag": f"/coordinator/aanvraag/{open_one}",
+        "smal-aanvraag-gekoppeld": f"/coordinator/aanvraag/{linked}", "smal-capaciteit": "/coordinator/capaciteit",
+        "smal-redactie": "/coordinator/redactie", "smal-hulpvraag": "/hulpvraag",
+    }
+    for name, path in pages.items():
+        phone.goto(site + path)
+        assert _scroll_width(phone) <= PHONE["width"], f"{path}: {_scroll_width(phone)} px; {_too_wide(phone)}"
+        check(phone, name)
+        if folder := os.environ.get("WIJKWIJZER_SCREENSHOT_DIR"):
+            phone.screenshot(path=str(Path(folder) / f"{name}-volledig.png"), full_page=True)
+    # And at 320 px, the width WCAG 1.4.10 (reflow) names.
+    phone.set_viewport_size({"width": 320, "height": 800})
+    for path in pages.values():
+        phone.goto(site + path)
+        assert _scroll_width(phone) <= 320, f"{path} at 320 px: {_scroll_width(phone)} px"
+    phone.set_viewport_size(PHONE)
+    # The queue as cards: each value under its column's name, which the screen reader does not hear twice.
+    phone.goto(f"{site}/coordinator/")
+    cell = phone.locator("td[data-label='Gemeente']").first
+    assert phone.evaluate("el => getComputedStyle(el).display", cell.element_handle()) != "table-cell"
+    assert "Gemeente" in phone.evaluate("el => getComputedStyle(el, '::before').content", cell.element_handle())
+    assert phone.get_by_role("cell", name="Den Haag").count() >= 1  # still a table to assistive technology
+    # The request page names people, pools and scores as people read them.
+    phone.goto(f"{site}/coordinator/aanvraag/{linked}")
+    body = phone.locator("main").inner_text()
+    assert re.search(r"(sterke|goede|matige) match \(\d+%\)", body) and "Den Haag" in body
+    assert not re.search(r"\b(expertpool|flexpool|vraagbaak)/", body)
+
+
+def test_the_submitted_form_fits_a_phone_too(phone, site):
+    phone.goto(f"{site}/hulpvraag")
+    phone.get_by_role("button", name="Aanvraag versturen").click()
+    assert phone.locator(".error-summary").is_visible()
+    assert _scroll_width(phone) <= PHONE["width"]
+    check(phone, "smal-hulpvraag-fouten")
+
+
+# A ring is visible when its colour stands out 3:1 (WCAG 1.4.11) against what surrounds the control: the
+# outline against the background behind it, or the inner ring (box-shadow) when the outline is dark on dark.
+FOCUS_RING = """el => {
+  const style = getComputedStyle(el);
+  const rgb = c => (c.match(/[\\d.]+/g) || []).slice(0, 4).map(Number);
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  let node = el.parentElement, bg = [255, 255, 255];
+  while (node) {
+    const c = rgb(getComputedStyle(node).backgroundColor);
+    if (c.length === 3 || c[3] > 0) { bg = c; break; }
+    node = node.parentElement;
+  }
+  const outline = rgb(style.outlineColor), shadow = rgb(style.boxShadow);
+  const rings = [style.outlineStyle === 'none' ? 0 : ratio(outline, bg), shadow.length >= 3 ? ratio(shadow, bg) : 0];
+  return {tag: el.tagName.toLowerCase(), type: el.getAttribute('type') || '', visible: el.matches(':focus-visible'),
+          width: parseFloat(style.outlineWidth), outlineStyle: style.outlineStyle, contrast: Math.max(...rings),
+          shadow: style.boxShadow};
+}"""
+
+
+def test_every_kind_of_control_shows_a_clear_focus_ring(page, site):
+    """Tab through the form: links, text fields, the select, the textarea, radio buttons, checkboxes and the
+    button each show a ring of 2 px or more that stands out 3:1."""
+    page.goto(f"{site}/hulpvraag")
+    seen: dict[str, dict] = {}
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focused = page.evaluate_handle("document.activeElement")
+        ring = page.evaluate(FOCUS_RING, focused)
+        kind = ring["tag"] + (f"[{ring['type']}]" if ring["tag"] == "input" else "")
+        # A date field's focus is in its day, month and year parts: the field matches :focus, not :focus-visible.
+        assert ring["visible"] or kind == "input[date]", kind
+        assert ring["width"] >= 2 and ring["outlineStyle"] != "none" and ring["contrast"] >= 3, (kind, ring)
+        seen.setdefault(kind, ring)
+        if ring["tag"] == "a" and seen.get("button"):
+            break  # past the form's button, into the footer
+    wanted = {"a", "input[email]", "input[date]", "select", "textarea", "input[radio]", "input[checkbox]", "button"}
+    assert wanted <= set(seen) and any(k in seen for k in ("input[]", "input[text]")), sorted(seen)
+    if folder := os.environ.get("WIJKWIJZER_SCREENSHOT_DIR"):
+        page.locator("#veld-question").focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")
+        page.locator("#veld-question").screenshot(path=str(Path(folder) / "focus-textarea.png"))
+
+
+def test_no_error_colour_before_an_error(page, site):
+    """Untouched, the required textarea looks like any other field; after a failed submit it shows the error."""
+    page.goto(f"{site}/hulpvraag")
+    look = "el => { const s = getComputedStyle(el); return [s.borderTopColor, s.backgroundColor, s.borderTopWidth]; }"
+    plain = page.evaluate(look, page.locator("#veld-months").element_handle())
+    for control in ("#veld-question", "#veld-contact_name", "#veld-email", "#veld-role", "#veld-municipality",
+                    "#kind-1"):
+        if control == "#kind-1":
+            continue  # radio buttons have their own border; checked below against an unchecked one
+        assert page.evaluate(look, page.locator(control).element_handle()) == plain, control
+    assert page.locator(".utrecht-form-field--invalid, [aria-invalid=true]").count() == 0
+    radios = [page.evaluate(look, page.locator(f"#kind-{i}").element_handle()) for i in (1, 2)]
+    assert radios[0][0] == radios[1][0]
+    page.get_by_role("button", name="Aanvraag versturen").click()
+    page.wait_for_load_state()
+    error = page.evaluate(look, page.locator("#veld-question").element_handle())
+    assert error != plain  # the server's verdict does colour it (so the check above can fail)

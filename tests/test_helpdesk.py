@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
 from wijkwijzer import create_app
+from wijkwijzer.text.formats import format_hours, format_number
 
 FORM = {
     "municipality": "Schiedam", "contact_name": "Jan Jansen", "email": "j.jansen@schiedam.nl",
@@ -106,8 +107,8 @@ def test_request_shows_up_for_a_coordinator_with_explained_matches(app):
     assert "Schiedam" in queue and "nieuw" in queue
     request_id = int(re.search(r"/coordinator/aanvraag/(\d+)", queue).group(1))
     html = client.get(f"/coordinator/aanvraag/{request_id}").get_data(as_text=True)
-    assert "Route: <strong>flexpool</strong>" in html
-    assert "Rol: Projectleider" in html and "u/week beschikbaar" in html
+    assert "Pool: <strong>Flexpool-woningbouw</strong>" in html
+    assert "Rol: Projectleider" in html and "uur per week vrij" in html
     assert "j.jansen@schiedam.nl" in html and "Praktijkvoorbeelden bij deze vraag" in html
 
 
@@ -135,7 +136,8 @@ def test_team_invite_replace_accept_close_and_history(app):
     if member.hours_per_week <= 16:
         assert first not in listed
     else:
-        assert f"{member.hours_per_week - 16:g} u/week beschikbaar" in " ".join(listed[first]["reasons"])
+        free = format_number(member.hours_per_week - 16, 2)
+        assert f"{free} van {format_hours(member.hours_per_week)} per week vrij" in " ".join(listed[first]["reasons"])
     team: list[str] = []
     tokens = []
     for slot in svc.team.ensure(request_id):  # replaces the first invitation in slot 1
@@ -199,7 +201,7 @@ def test_batch_proposal_assigns_open_requests(app):
     login(client)
     html = client.get("/coordinator/verdelen").get_data(as_text=True)
     pairs = re.findall(r'name="pair" value="([^"]+)"', html)
-    assert len(pairs) == 4 and "eerst-de-beste-verdeling" in html  # three slots and one
+    assert len(pairs) == 4 and "Telkens de beste match eerst" in html  # three slots and one
     client.post("/coordinator/verdelen", data={"pair": pairs, "csrf_token": token(client, "/coordinator/verdelen")})
     assert {r["status"] for r in svc.requests.queue()} == {"in behandeling"}
     assert len(svc.requests.assignments()) == 4

@@ -109,7 +109,7 @@ def test_better_fitting_member_ranks_first_with_dutch_reasons():
     top = result.matches[0]
     assert top.id == "expertpool/fit" and top.score > result.matches[1].score
     text = " · ".join(top.reasons)
-    assert "Expertise: vroegsignalering" in text and "8 u/week beschikbaar" in text and "Zuid-Holland" in text
+    assert "Expertise: vroegsignalering" in text and "8 uur per week vrij" in text and "Zuid-Holland" in text
     assert "Thema: armoede-en-schulden" in text
 
 

@@ -12,6 +12,7 @@ from wijkwijzer.search.embedders import HashingEmbedder, SentenceTransformerEmbe
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.search.semantic import RETRY_FIRST, RETRY_MAX, SemanticScores, retry_delay, split_passages
 from wijkwijzer.services import Services
+from wijkwijzer.text.formats import format_time
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -270,7 +271,8 @@ def test_the_editors_page_shows_when_semantic_search_is_retried(tmp_path, conten
     svc.accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
     login(client)
     page = client.get("/coordinator/redactie").get_data(as_text=True)
-    assert f"nieuwe poging om {status['retry_at'][11:19]} UTC; 1 keer mislukt" in page
+    # In Amsterdam time, as every time on the pages.
+    assert f"nieuwe poging om {format_time(status['retry_at'], seconds=True)}; 1 keer mislukt" in page
     svc.close()
 
 

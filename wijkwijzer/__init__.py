@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, helpdesk, invitations, security, site
+    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, invitations, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
@@ -73,4 +73,5 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     app.extensions["wijkwijzer.limiter"] = security.register(app, settings)
     errors.register(app)
     site.register_template_helpers(app)
+    formats.register(app)  # Flask-Babel (Dutch, Europe/Amsterdam) and the filters for dates, numbers, plurals
     return app

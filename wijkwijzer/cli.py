@@ -16,6 +16,7 @@ from wijkwijzer.domain.mail import STATES as MAIL_STATES
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.services import Services
 from wijkwijzer.storage.accounts import NOTIFY
+from wijkwijzer.text.formats import count
 
 
 def _settings() -> Settings:
@@ -58,15 +59,17 @@ def index(full: bool) -> None:
         for problem in report.problems:
             click.echo(problem.format(), err=True)
         click.echo(
-            f"{report.written} bijgewerkt, {report.removed} verwijderd, {report.documents} documenten in de index, "
-            f"{len(report.errors)} bestanden met fouten."
+            f"{report.written} bijgewerkt, {report.removed} verwijderd, "
+            f"{count(report.documents, 'document', 'documenten')} in de index, "
+            f"{count(len(report.errors), 'bestand', 'bestanden')} met fouten."
         )
         pool_problems = services.pool_problems()
         for problem in pool_problems:
             click.echo(problem.format(), err=True)
         members = services.pool.members()
-        click.echo(f"{len(members)} poolleden gelezen, "
-                   f"{sum(p.severity == 'error' for p in pool_problems)} bestanden met fouten.")
+        failed = sum(p.severity == "error" for p in pool_problems)
+        click.echo(f"{count(len(members), 'poollid', 'poolleden')} gelezen, "
+                   f"{count(failed, 'bestand', 'bestanden')} met fouten.")
 
 
 @main.command()
@@ -85,7 +88,7 @@ def check(strict: bool) -> None:
         click.echo(problem.format())
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
-    click.echo(f"{errors} fouten, {warnings} waarschuwingen.", err=True)
+    click.echo(f"{count(errors, 'fout', 'fouten')}, {count(warnings, 'waarschuwing', 'waarschuwingen')}.", err=True)
     if errors or (strict and warnings):
         sys.exit(1)
 
@@ -124,7 +127,7 @@ def search(query: str, as_json: bool, limit: int, mode: str | None, exact: bool)
                            f"'{response.corrected_from}' met --exact.")
             if response.suggestion:
                 click.echo(f"Bedoelde u: {response.suggestion}?")
-            click.echo(f"{response.total} resultaten")
+            click.echo(count(response.total, "resultaat", "resultaten"))
             for n, hit in enumerate(response.hits, 1):
                 click.echo(f"{n:>2}. {hit.title}  [{hit.slug}]  score {hit.score}")
 

@@ -21,6 +21,7 @@ from wijkwijzer.domain.helprequests import (
     validate_form,
 )
 from wijkwijzer.domain.matching import MatchResult
+from wijkwijzer.domain.pool import POOLS
 from wijkwijzer.domain.teams import derive_slots
 from wijkwijzer.expertise import ExpertPool, text_key
 from wijkwijzer.jobs import Job, Jobs
@@ -228,6 +229,11 @@ class Services:
             raise RefusedChange("elke plek in het team is bezet; geef eerst iemand vrij of voeg een plek toe")
         slot = (open_slots or slots)[0]
         return self.team.link(slot["id"], member_id, actor, override=override, today=today)
+
+    def member_label(self, member_id: str) -> str:
+        """How pages name a member: "Ferdinand Isenia (Expertpool)"; the id when the member is gone."""
+        member = next((m for m in self.pool.members() if m.id == member_id), None)
+        return f"{member.name} ({POOLS.get(member.pool, member.pool)})" if member else member_id
 
     def purge(self, closed_before: dt.datetime, actor: str = "wijkwijzer purge") -> list[int]:
         """Erase the personal data of requests closed before `closed_before` as `erase_request` does, each in one

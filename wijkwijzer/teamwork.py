@@ -287,7 +287,7 @@ class Teams:
                     hours.append(float(slot["hours_per_week"]))
                     groups.append(row["id"])
         if not entries:
-            return {"rows": [], "optimal": 0.0, "greedy": 0.0}
+            return {"rows": [], "optimal": 0.0, "greedy": 0.0, "greedy_linked": 0}
         # Free hours over the whole span the open slots cover: what no slot's period can exceed.
         booked = self.requests.peak_booked(min(s for s, _ in spans), max(e for _, e in spans))
         free = {m.id: m.hours_per_week - booked.get(m.id, 0.0) for m in self.pool.members()}
@@ -298,7 +298,8 @@ class Teams:
                      "member": members.get(chosen) if chosen else None,
                      "score": matches[chosen].score if chosen else None}
                     for (row, slot, matches), chosen in zip(entries, optimal.members, strict=True)]
-        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total}
+        return {"rows": proposal, "optimal": optimal.total, "greedy": greedy.total,
+                "greedy_linked": sum(member is not None for member in greedy.members)}
 
     # -- feedback ------------------------------------------------------------------------------------------
     def give_feedback(self, request_id: int, useful: str, why: str) -> bool:

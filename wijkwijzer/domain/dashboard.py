@@ -10,6 +10,7 @@ from collections import Counter
 from wijkwijzer.domain.helprequests import to_help_request
 from wijkwijzer.domain.matching import route
 from wijkwijzer.domain.pool import POOLS
+from wijkwijzer.text.formats import local_date
 
 
 def months_back(today: dt.date, n: int) -> list[str]:
@@ -23,7 +24,7 @@ def months_back(today: dt.date, n: int) -> list[str]:
 
 def request_figures(rows: list[dict], events: list[dict], today: dt.date) -> dict:
     """Requests per month (12), per pool, per focus area, and the median days from request to first match."""
-    per_month = Counter(row["created"][:7] for row in rows)
+    per_month = Counter(f"{local_date(row['created']):%Y-%m}" for row in rows)  # the month in Amsterdam
     months = months_back(today, 12)
     pools = Counter(route(to_help_request(row)).pool for row in rows)
     areas = Counter(row.get("focus_area") or "" for row in rows)

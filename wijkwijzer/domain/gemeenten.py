@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -22,12 +22,14 @@ class Gemeenten:
     provinces: tuple[str, ...]
     _by_key: dict[str, str]
     _province: dict[str, str]
+    _spelling: dict[str, str] = field(default_factory=dict)  # normalised name or alias -> as the list spells it
 
     @classmethod
     def from_data(cls, data: dict) -> Gemeenten:
         """Build from the parsed YAML: {provinces: [...], gemeenten: [{name, province, aliases?}]}."""
         by_key: dict[str, str] = {}
         province: dict[str, str] = {}
+        spelling: dict[str, str] = {}
         names = []
         ambiguous: set[str] = set()
         for item in data["gemeenten"]:
@@ -35,20 +37,30 @@ class Gemeenten:
             names.append(name)
             province[name] = str(item["province"])
             by_key[normalise(name)] = name
+            spelling[normalise(name)] = name
         for item in data["gemeenten"]:
             for alias in item.get("aliases", ()):
                 key = normalise(str(alias))
                 if (key in by_key and by_key[key] != item["name"]) or key in ambiguous:
                     ambiguous.add(key)  # "Bergen" names two municipalities: only the official names decide
                     by_key.pop(key, None)
+                    spelling.pop(key, None)
                 else:
                     by_key[key] = str(item["name"])
-        return cls(tuple(names), tuple(data["provinces"]), by_key, province)
+                    spelling.setdefault(key, str(alias))
+        return cls(tuple(names), tuple(data["provinces"]), by_key, province, spelling)
 
     def find(self, name: str) -> str | None:
         """The official name for a name or alias ("Den Haag" -> "'s-Gravenhage"), compared exactly after folding
         case, accents and spacing: "Utrecht" never finds "Utrechtse Heuvelrug"."""
         return self._by_key.get(normalise(name))
+
+    def chosen(self, name: str) -> str | None:
+        """The name as the user chose it, spelled as the list spells it: "den haag" -> "Den Haag" (an alias),
+        "'s-gravenhage" -> "'s-Gravenhage"; None for a name we do not know. Pages show this; matching and
+        conflicts use `find` (the official name)."""
+        key = normalise(name)
+        return self._spelling.get(key) if key in self._by_key else None
 
     def province_of(self, municipality: str) -> str | None:
         """The province of a municipality, or None when it is unknown."""
@@ -70,7 +82,12 @@ class Gemeenten:
 
     def display(self, name: str) -> str:
         """The everyday name where the official one is formal ("'s-Gravenhage" is shown as "Den Haag")."""
-        return "Den Haag" if name == "'s-Gravenhage" else name
+        return everyday_name(name)
+
+
+def everyday_name(official: str) -> str:
+    """The name people use for a municipality whose official name is formal ("'s-Gravenhage" -> "Den Haag")."""
+    return "Den Haag" if official == "'s-Gravenhage" else official
 
 
 @cache

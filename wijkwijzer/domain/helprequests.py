@@ -121,7 +121,9 @@ def validate_form(form: Mapping[str, object], gemeenten: Gemeenten, taxonomy: Ta
     if errors:
         return FormResult(None, errors)
     return FormResult({
-        "municipality": official, "focus_area": focus_key, "contact_name": name, "email": email, "role": role,
+        # The official name decides matching and conflicts; the pages show the name the submitter chose.
+        "municipality": official, "municipality_display": gemeenten.chosen(municipality) or official,
+        "focus_area": focus_key, "contact_name": name, "email": email, "role": role,
         "question": question, "themes": [taxonomy.resolve("themes", t) for t in themes], "kind": kind,
         "start": start.isoformat() if start else None, "months": months, "hours_per_week": hours,
     })

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wijkwijzer.domain.gemeenten import everyday_name
 from wijkwijzer.domain.helprequests import HelpRequest, period
 from wijkwijzer.domain.pool import NATIONWIDE, POOLS, PoolMember
 from wijkwijzer.domain.taxonomy import normalise
 from wijkwijzer.text.dutch import analyse_word, expand_synonyms, fold, stems, terms
+from wijkwijzer.text.formats import count as counted
+from wijkwijzer.text.formats import format_date, format_hours, format_number
 
 # Score weights (they sum to 1): meaning first, then named expertise, then the softer preferences.
 WEIGHTS = {"similarity": 0.45, "expertise": 0.25, "themes": 0.1, "capacity": 0.1, "region": 0.05, "load": 0.05}
-MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-          "november", "december")
 
 # Routing signals, as Dutch stems (see text.dutch): what a coordinator reads a request for.
 CAPACITY_WORDS = {"capaciteit", "inhur", "tijdelijk", "fte", "detacher", "inzet", "bezett", "versterk",
@@ -145,8 +146,8 @@ def route(request: HelpRequest) -> Routing:
     housing = sorted(found & HOUSING_WORDS)
     asks_capacity = bool(request.hours_per_week or request.months or capacity or roles)
     if asks_capacity and housing:
-        signals = [f"{request.hours_per_week:g} uur per week" if request.hours_per_week else "",
-                   f"{request.months} maanden" if request.months else "", *roles[:2], *capacity[:2]]
+        signals = [f"{format_hours(request.hours_per_week)} per week" if request.hours_per_week else "",
+                   counted(request.months, "maand", "maanden") if request.months else "", *roles[:2], *capacity[:2]]
         signal = ", ".join(s for s in signals if s)
         return Routing("flexpool", f"tijdelijke capaciteit gevraagd ({signal}) voor een woningbouw- of "
                                    f"herstructureringsopgave ({', '.join(housing[:3])})")
@@ -192,15 +193,16 @@ def exclusion(member: PoolMember, request: HelpRequest, booked: float, today: dt
     """The hard rule that rules a member out for this request, in Dutch, or None when the member may serve."""
     municipality, start, end = _context or (normalise(request.municipality), *period(request, today))
     if municipality in prepare(member).conflicts:
-        return f"belangenconflict met de gemeente {request.municipality}"
+        return f"belangenconflict met de gemeente {everyday_name(request.municipality)}"
     if member.hours_per_week <= 0:
         return "geen uren beschikbaar"
     if booked >= member.hours_per_week:
-        return f"volgeboekt ({booked:g} van {member.hours_per_week:g} u/week ingezet)"
+        return (f"volgeboekt ({format_number(booked, 2)} van {format_hours(member.hours_per_week)} per week "
+                f"ingezet)")
     if member.available_until and member.available_until < start:
-        return f"beschikbaar tot {_date(member.available_until)}"
+        return f"beschikbaar tot {format_date(member.available_until)}"
     if member.available_from and member.available_from > end:
-        return f"pas beschikbaar vanaf {_date(member.available_from)}"
+        return f"pas beschikbaar vanaf {format_date(member.available_from)}"
     return None
 
 
@@ -287,9 +289,11 @@ def _explain(member: PoolMember, scored: tuple[float, float], request: HelpReque
     if themes:
         reasons.append("Thema: " + ", ".join(theme_labels.get(t, t) for t in themes))
     free = member.hours_per_week - booked.get(member.id, 0.0)
-    hours = f"{free:g} u/week beschikbaar"
+    total = member.hours_per_week
+    hours = (f"{format_hours(free)} per week vrij" if free >= total
+             else f"{format_number(free, 2)} van {format_hours(total)} per week vrij")
     if request.hours_per_week and free < request.hours_per_week:
-        hours += f" (gevraagd: {request.hours_per_week:g})"
+        hours += f" (gevraagd: {format_hours(request.hours_per_week)})"
     reasons.append(hours)
     if NATIONWIDE in member.regions:
         reasons.append("landelijk inzetbaar")
@@ -299,12 +303,8 @@ def _explain(member: PoolMember, scored: tuple[float, float], request: HelpReque
         reasons.append("werkt vooral in " + ", ".join(member.regions))
     start, _ = period(request, today)
     if member.available_from and member.available_from > start:
-        reasons.append(f"beschikbaar vanaf {_date(member.available_from)}")
+        reasons.append(f"beschikbaar vanaf {format_date(member.available_from)}")
     return Match(member.id, member.name, member.pool, member.role, round(score, 3), reasons, slot)
-
-
-def _date(value: dt.date) -> str:
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
 # -- batch assignment -----------------------------------------------------------------------------------------

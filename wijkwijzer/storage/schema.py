@@ -154,8 +154,16 @@ def _step_teams(db: sqlite_utils.Database) -> None:
                               pk="request_id", foreign_keys=[("request_id", "help_requests", "id")])
 
 
+def _step_municipality_display(db: sqlite_utils.Database) -> None:
+    """The municipality as the submitter chose it ("Den Haag"), beside the official name matching uses
+    ("'s-Gravenhage"). Earlier requests keep NULL there; the pages then show the official name's everyday form."""
+    if "municipality_display" not in db["help_requests"].columns_dict:
+        db["help_requests"].add_column("municipality_display", str)
+
+
 STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams)
+    _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams,
+    _step_municipality_display)
 
 
 def version(db: sqlite_utils.Database) -> int:

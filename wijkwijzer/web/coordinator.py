@@ -21,6 +21,7 @@ from wijkwijzer.domain.helprequests import (
     RefusedChange,
 )
 from wijkwijzer.domain.teams import STATE_LABELS, validate_slot
+from wijkwijzer.text.formats import count
 from wijkwijzer.web.params import services
 from wijkwijzer.web.security import check_password, current_user, log_in, log_out
 
@@ -213,7 +214,7 @@ def change_status(request_id: int):
         flash("Geef een reden op.", "error")
         return redirect(url_for("coordinator.detail", request_id=request_id), code=303)
     return _act(request_id, lambda: svc.change_status(request_id, status, g.user["username"], note),
-                f"Status: {status}.")
+                f"Status gewijzigd in ‘{status}’.")
 
 
 def _existing(request_id: int) -> dict:
@@ -280,8 +281,8 @@ def apply_batch():
             done += 1
         except (KeyError, ValueError):  # a refusal (RefusedChange) is a ValueError: checked again, now too full
             failed += 1
-    flash(f"{done} uitnodigingen verstuurd" + (f", {failed} niet (gewijzigd, bezet of onbekend)" if failed else "")
-          + ".",
+    flash(f"{count(done, 'uitnodiging', 'uitnodigingen')} verstuurd"
+          + (f", {failed} niet (gewijzigd, bezet of onbekend)" if failed else "") + ".",
           "error" if failed else "success")
     return redirect(url_for("coordinator.queue"), code=303)
 

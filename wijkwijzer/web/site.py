@@ -22,8 +22,6 @@ BROWSE = {  # url segment -> (facet, Dutch heading)
     "actielijn": ("action_lines", "Actielijn"),
     "focusgebied": ("focus_area", "Focusgebied"),
 }
-MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-          "november", "december"]
 
 
 @bp.get("/")
@@ -116,19 +114,7 @@ def filter_url(endpoint_args: dict, req: SearchRequest, facet: str | None = None
     return url_for(endpoint, **endpoint_args, **params)
 
 
-def dutch_date(value: str | None) -> str:
-    """'2024-05-14' -> '14 mei 2024'."""
-    if not value:
-        return ""
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return value
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
 def register_template_helpers(app: Flask) -> None:
-    """Filters and globals the templates use."""
-    app.add_template_filter(dutch_date, "dutch_date")
+    """Globals the search templates use (the filters for dates and numbers: web/formats.py)."""
     app.add_template_global(filter_url, "filter_url")
     app.add_template_global(FACETS, "FACETS")
