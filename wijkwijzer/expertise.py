@@ -42,6 +42,7 @@ SYNONYMS_FILE = "_synonyms.yml"
 # Calibration of the reasons: a profile "sluit aan" above the similarity that 95% of unrelated pairs (an
 # example request and a profile with no theme in common) stay below, "sluit goed aan" above 99%.
 RELATED_QUANTILE, CLOSE_QUANTILE = 0.95, 0.99
+HUB_NEIGHBOURS = 10  # CSLS's usual neighbourhood
 MIN_UNRELATED = 30  # fewer unrelated pairs than this calibrate nothing: no reason then claims a fit
 COMMON_SHARE = 0.15  # a compound part in more than this share of profiles is too common to link expertise
 
@@ -78,7 +79,7 @@ class ExpertPool:
         self._matrix: tuple[str, list[PoolMember], np.ndarray] | None = None
         self._terms: tuple[list[PoolMember], list[set[str]]] | None = None
         self._state: PoolState | None = None
-        self._calibration: tuple[tuple, Calibration | None] | None = None
+        self._reference: tuple[tuple, tuple[dict[str, float], Calibration | None]] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -205,26 +206,36 @@ class ExpertPool:
         return [{pool: [v for v, e in zip(row, examples, strict=True) if e.pool == pool] for pool in POOLS}
                 for row in rows]
 
-    def calibration(self) -> Calibration | None:
-        """From which similarity a profile may be said to fit a request, for the similarity in use: quantiles of
-        the similarity of unrelated pairs (an example request and a profile without a theme in common). None
-        when the examples give too few such pairs: then no reason claims a fit."""
+    def reference(self) -> tuple[dict[str, float], Calibration | None]:
+        """What the example requests tell about the profiles, for the similarity in use (cached per state):
+
+        - each member's hubness: the mean similarity of its profile to its HUB_NEIGHBOURS nearest example
+          requests. A broad profile (a generalist's) is near every request; the matcher ranks by similarity
+          minus hubness (CSLS, Conneau et al. 2018), so a member ranks high for what sets it apart.
+        - the calibration of the reasons: quantiles of that corrected similarity over unrelated pairs (an
+          example request and a profile without a theme in common). None when the examples give too few such
+          pairs: then no reason claims a fit.
+        """
         state = self.state()
         key = (self.embedder.model_id if self.embedder else None, id(state))
-        if self._calibration is not None and self._calibration[0] == key:
-            return self._calibration[1]
-        members = state.members
-        common = _common_parts(members)
-        pairs = [(i, j) for i, e in enumerate(state.examples) for j, m in enumerate(members)
-                 if e.themes and m.themes and not set(e.themes) & set(m.themes)]
+        if self._reference is not None and self._reference[0] == key:
+            return self._reference[1]
+        members, examples = state.members, state.examples
+        hub = {m.id: 0.0 for m in members}
         calibration = None
-        if len(pairs) >= MIN_UNRELATED:
-            sims = self.similarities([e.text for e in state.examples], members)
-            values = np.array([sims[i][members[j].id] for i, j in pairs])
-            calibration = Calibration(float(np.quantile(values, RELATED_QUANTILE)),
-                                      float(np.quantile(values, CLOSE_QUANTILE)), common)
-        self._calibration = (key, calibration)
-        return calibration
+        if examples and members:
+            sims = np.array([[row[m.id] for m in members]
+                             for row in self.similarities([e.text for e in examples], members)])
+            nearest = np.sort(sims, axis=0)[-HUB_NEIGHBOURS:]
+            hub = {m.id: float(v) for m, v in zip(members, nearest.mean(axis=0), strict=True)}
+            pairs = [(i, j) for i, e in enumerate(examples) for j, m in enumerate(members)
+                     if e.themes and m.themes and not set(e.themes) & set(m.themes)]
+            if len(pairs) >= MIN_UNRELATED:
+                values = np.array([sims[i, j] - hub[members[j].id] for i, j in pairs])
+                calibration = Calibration(float(np.quantile(values, RELATED_QUANTILE)),
+                                          float(np.quantile(values, CLOSE_QUANTILE)), _common_parts(members))
+        self._reference = (key, (hub, calibration))
+        return hub, calibration
 
     def match(self, request: HelpRequest, booked: Mapping[str, float] | None = None, limit: int = 5,
               today: dt.date | None = None) -> MatchResult:
@@ -240,9 +251,10 @@ class ExpertPool:
         state = self.state()
         labels = {key: self.taxonomy.label("themes", key) for key in self.taxonomy.themes}
         texts = [r.text for r in requests]
-        sims = self.similarities(texts, state.members)
+        hub, calibration = self.reference()
+        sims = [{member: value - hub.get(member, 0.0) for member, value in row.items()}
+                for row in self.similarities(texts, state.members)]
         examples = self.example_similarities(texts, state.examples)
-        calibration = self.calibration()
         return [match(r, state.members, s, booked=booked, today=today, synonyms=state.synonyms, limit=limit,
                       theme_labels=labels, examples=e, calibration=calibration)
                 for r, s, e in zip(requests, sims, examples, strict=True)]

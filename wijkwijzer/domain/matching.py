@@ -125,9 +125,10 @@ def expertise_hits(member: PoolMember, request_terms: set[str]) -> list[str]:
 
 
 def related_expertise(member: PoolMember, request_terms: set[str], common: frozenset[str]) -> list[str]:
-    """Tags that share a specific compound part with the request without being named: "drugscriminaliteit" for
-    a request about "drugshandel". Specific: not among `common`, the parts many profiles of the pool use
-    (the caller counts them), so "wijk" or "beleid" link nothing."""
+    """Tags not named by the request whose compound shares a specific part (4+ letters) with the request's words
+    or their compound parts: "drugscriminaliteit" for a request about "drugshandel" (both hold "drug").
+    Specific: not among `common`, the parts many profiles of the pool use (the caller counts them), so
+    "wijk" or "beleid" link nothing. Shown as "verwante expertise", weighed half a named one."""
     prepared = prepare(member)
     named = set(expertise_hits(member, request_terms))
     return [tag for (tag, _), parts in zip(prepared.tags, prepared.parts, strict=True)

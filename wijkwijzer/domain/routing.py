@@ -25,6 +25,7 @@ ROUTING_FILE = "_routing.yml"
 MIN_EXAMPLES = 5  # per pool: fewer say too little about a pool's requests to route by
 MIN_WORDS = 5
 SURE = 0.25  # the lead of the best pool over the next (shares 0-1) from which the route is "zeker"
+FORM_FLOOR = 0.1  # what no sign of a pool's form leaves it
 FORM_WEIGHT = 0.5  # form and likeness weigh the same: either alone misroutes what the other catches
 
 # Capacity: asked for a period or for hours, or for people by their trade. Stems (see text.dutch).
@@ -223,11 +224,13 @@ def _is_role(word: str) -> bool:
 
 
 def form_shares(form: Form) -> dict[str, float]:
-    """Each pool's share (summing to 1) by form alone."""
+    """Each pool's share (summing to 1) by form alone. Without any sign the Expertpool, where a question of
+    unclear form is best looked at, leads, but not so far that examples cannot overrule it: every pool keeps
+    a floor of FORM_FLOOR."""
     flex = form.capacity * (1.0 if form.housing else 0.25)
     vraag = form.fact * (1.0 - 0.6 * form.think) * (1.0 - flex)
-    expert = max(form.think, 0.3) * (1.0 - 0.5 * flex) * (1.0 - 0.5 * form.fact)
-    raw = {"expertpool": expert, "flexpool": flex, "vraagbaak": vraag}
+    expert = max(form.think, 0.2) * (1.0 - 0.5 * flex) * (1.0 - 0.5 * form.fact)
+    raw = {"expertpool": expert + FORM_FLOOR, "flexpool": flex + FORM_FLOOR, "vraagbaak": vraag + FORM_FLOOR}
     total = sum(raw.values())
     return {pool: value / total for pool, value in raw.items()}
 
