@@ -43,12 +43,17 @@ HOUSING_STEMS = {"woningbouw", "nieuwbouw", "herstructurer", "sloop", "renovatie
                  "herontwikkel", "stedenbouw", "vve", "onderhoud", "flat", "portiek", "bouwkund", "isoler"}
 # Thinking along: someone asked to advise, design, help set up; "hoe" questions about doing, not about amounts.
 # The verbs of working together weigh more than advice nouns, which fact questions use too ("welke aanpak").
-THINK_STEMS = {"meedenk", "sparr", "ontwerp", "opzet", "opzett", "vormgev", "klankbord", "doordenk", "meekijk",
-               "denk", "denkt", "begeleid", "help"}
+# Prefixes of stems, so every conjugation counts ("ontwerpt", "meedenkt").
+THINK_STEMS = ("meedenk", "sparr", "ontwerp", "opzet", "vormgev", "klankbord", "doordenk", "meekijk", "denk",
+               "uitdenk", "bedenk")
+# "iemand die met ons ...", "helpt ons", "samen met ons": someone asked to work on it with the asker.
+WITH_US = re.compile(r"(met\s+(ons|mij)|helpt\s+ons|help\s+ons|helpen\s+ons|ons\s+helpen|ons\s+helpt)",
+                     re.IGNORECASE)
 ADVICE_STEMS = {"advies", "adviser", "adviseur", "ervar", "aanpak", "aanpakk", "strategie", "werkwijz", "ontwikkel",
                 "plan", "plann"}
 # A question opens after at most a conjunction or preposition: "En mogen we ...?", "Op welke grondslag ...?".
-LEAD = r"^\s*(?:(?:en|maar|of|ook|dus|op|in|onder|bij|voor|aan|met|volgens|tot|vanaf|per|uit)\s+)?"
+LEAD = (r"^\s*(?:(?:en|maar|of|ook|dus|op|in|onder|bij|voor|aan|met|volgens|tot|vanaf|per|uit|binnen|na|sinds|"
+        r"tegen|over|door|zonder|naast|boven|tussen)\s+)?")
 THINK_QUESTION = re.compile(LEAD + r"(hoe\s+(\w+\s+)?(we|wij|jullie|je|u|ik)|wie\s+(kan|wil|denkt|helpt|heeft\s+"
                             r"ervaring))\b", re.IGNORECASE)
 # A fact: a question that asks what is allowed, required, when, how much, which, where, who is responsible.
@@ -58,7 +63,8 @@ FACT_QUESTION = re.compile(
     r"wie\s+zijn|wie\s+moet|bij\s+wie|onder\s+welke|per\s+wanneer)\b", re.IGNORECASE)
 FACT_ASK = re.compile(r"\b(we\s+willen|ik\s+wil|graag)\s+(weten|horen)\b|\b(toegestaan|verplicht|wettelijk)\b",
                       re.IGNORECASE)
-SENTENCE = re.compile(r"[^.?!]+[.?!]?")
+# Clauses: a question often follows a colon ("Maar eerst de regels: welke ...?").
+SENTENCE = re.compile(r"[^.?!:;]+[.?!:;]?")
 
 
 @dataclass(frozen=True)
@@ -201,15 +207,18 @@ def request_form(request: HelpRequest) -> Form:
     roles = sorted({w.lower() for w in words if _is_role(w)})
     periods = [m.group(0) for m in PERIOD.finditer(text)]
     capacity_words = sorted(found & CAPACITY_STEMS)
-    capacity = min(1.0, 0.5 * (bool(request.hours_per_week) + bool(request.months) + bool(periods)
-                               + bool(capacity_words) + bool(roles)))
+    # Hours or months asked in the form, or a trade named, weigh more than a period or "tijdelijk" in passing.
+    capacity = min(1.0, 0.5 * (bool(request.hours_per_week) + bool(request.months) + bool(roles))
+                   + 0.25 * (bool(periods) + bool(capacity_words)))
     housing = sorted(found & HOUSING_STEMS)
     think_questions = [s for s in sentences if THINK_QUESTION.match(s)]
-    think = min(1.0, 0.5 * len(found & THINK_STEMS) + 0.2 * len(found & ADVICE_STEMS) + 0.5 * len(think_questions))
+    think_words = {t for t in found if t.startswith(THINK_STEMS)}
+    think = min(1.0, 0.5 * len(think_words) + 0.2 * len(found & ADVICE_STEMS) + 0.5 * len(think_questions)
+                + 0.5 * bool(WITH_US.search(text)))
     fact_questions = [s for s in sentences if s.endswith("?") and FACT_QUESTION.match(s)
                       and not THINK_QUESTION.match(s)]
     fact = 1.0 if fact_questions else 0.6 if FACT_ASK.search(text) else 0.0
-    if len(words) > 60:  # a long story is seldom one fact asked
+    if len(words) > 100:  # a long story is seldom one fact asked
         fact *= 0.5
     signals = [f"{request.hours_per_week:g} uur per week"] if request.hours_per_week else []
     signals += [f"{request.months} maanden"] if request.months else []
