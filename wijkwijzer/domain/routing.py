@@ -35,6 +35,8 @@ PERIOD = re.compile(r"\b(\d+|een|twee|drie|vier|vijf|zes|acht|tien|twaalf|twinti
                     r"enkele)\s+(uur|uren|dag|dagen|dagdelen|week|weken|maand|maanden|jaar)\b"
                     r"|\bper\s+(week|maand)\b|\b(jaar|maanden)\s+lang\b|\bvoor\s+(een|het)\s+(half\s+)?jaar\b",
                     re.IGNORECASE)
+PEOPLE = re.compile(r"\b(iemand|mensen|menskracht|capaciteit|versterking|handen|collega|inhuren|inhuur|"
+                    r"interim|detachering|ondersteuning)\b", re.IGNORECASE)
 ROLE_SUFFIXES = ("leider", "econom", "jurist", "manager", "consulent", "specialist", "regisseur", "begeleider",
                  "coordinator", "architect", "planner", "medewerker", "kwartiermaker")
 HOUSING_STEMS = {"woningbouw", "nieuwbouw", "herstructurer", "sloop", "renovatie", "renover", "transformatie",
@@ -207,9 +209,10 @@ def request_form(request: HelpRequest) -> Form:
     roles = sorted({w.lower() for w in words if _is_role(w)})
     periods = [m.group(0) for m in PERIOD.finditer(text)]
     capacity_words = sorted(found & CAPACITY_STEMS)
-    # Hours or months asked in the form, or a trade named, weigh more than a period or "tijdelijk" in passing.
+    # Capacity is people asked for: hours or months in the form, a trade named, or someone sought for a period.
+    # A period or "tijdelijk" without anyone asked for ("tijdelijk verhuren", "over twee jaar") is no capacity.
     capacity = min(1.0, 0.5 * (bool(request.hours_per_week) + bool(request.months) + bool(roles))
-                   + 0.25 * (bool(periods) + bool(capacity_words)))
+                   + 0.25 * (bool(periods) + bool(capacity_words)) * bool(roles or PEOPLE.search(text)))
     housing = sorted(found & HOUSING_STEMS)
     think_questions = [s for s in sentences if THINK_QUESTION.match(s)]
     think_words = {t for t in found if t.startswith(THINK_STEMS)}
