@@ -229,3 +229,14 @@ def test_real_model_reasons_claim_a_fit_only_above_the_calibration(real_pool):
         assert claims == (raw[suggestion.id] - hub[suggestion.id] >= calibration.related), suggestion
     assert not all(any("sluit" in r for r in m.reasons) for m in result.matches)  # not every place claims a fit
     assert any("drugscriminaliteit" in " ".join(m.reasons) for m in result.matches[:3])
+
+
+def test_a_pool_folder_without_examples_routes_by_the_built_in_ones(tmp_path):
+    experts = tmp_path / "experts"
+    shutil.copytree(ROOT / "experts" / "vraagbaak", experts / "vraagbaak")
+    svc = Services.build(replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=experts), embedder=None)
+    svc.knowledge.check()
+    assert {e.pool for e in svc.pool.state().examples} == set(POOLS)
+    [warning] = [p for p in svc.pool.check() if p.path == "_routing.yml"]
+    assert warning.severity == "warning" and "ingebouwde voorbeeldvragen" in warning.message
+    svc.close()

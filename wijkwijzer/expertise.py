@@ -39,6 +39,7 @@ from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.text.dutch import terms
 
 SYNONYMS_FILE = "_synonyms.yml"
+BUILT_IN_EXAMPLES = Path(__file__).parent / "domain" / "routing_examples.yml"
 # Calibration of the reasons: a profile "sluit aan" above the similarity that 95% of unrelated pairs (an
 # example request and a profile with no theme in common) stay below, "sluit goed aan" above 99%.
 RELATED_QUANTILE, CLOSE_QUANTILE = 0.95, 0.99
@@ -122,11 +123,16 @@ class ExpertPool:
         return groups, []
 
     def _read_examples(self) -> tuple[list[Example], list[Problem]]:
+        """The pool folder's example requests, or the built-in ones when it has none: the three pools and the
+        kinds of request they take are the programme's, not a particular pool's members."""
         path = self.experts_dir / ROUTING_FILE
-        if not path.is_file():
-            return [], [Problem(ROUTING_FILE, 1, "examples", "ontbreekt: zonder voorbeeldvragen per pool routeert de "
-                                "matcher alleen op de vorm van de vraag", "warning")]
-        return parse_examples(path.read_bytes(), list(self.taxonomy.themes))
+        if path.is_file():
+            return parse_examples(path.read_bytes(), list(self.taxonomy.themes))
+        examples, problems = parse_examples(BUILT_IN_EXAMPLES.read_bytes(), list(self.taxonomy.themes),
+                                            path=ROUTING_FILE)
+        return examples, [Problem(ROUTING_FILE, 1, "examples", "ontbreekt: de ingebouwde voorbeeldvragen per pool "
+                                  "worden gebruikt (kopieer wijkwijzer/domain/routing_examples.yml hierheen om ze "
+                                  "aan te passen)", "warning"), *problems]
 
     def _parse(self, relative: str, raw: bytes, taxonomy: Taxonomy, gemeenten: Gemeenten) -> MemberResult:
         return self.parser.parse(parse_member, relative, raw, taxonomy, gemeenten,
