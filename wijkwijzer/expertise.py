@@ -81,6 +81,7 @@ class ExpertPool:
         self._terms: tuple[list[PoolMember], list[set[str]]] | None = None
         self._state: PoolState | None = None
         self._reference: tuple[tuple, tuple[dict[str, float], Calibration | None]] | None = None
+        self._examples: tuple[tuple, object] | None = None  # the examples' terms or vectors, per state
         self._lock = threading.Lock()
 
     @property
@@ -204,11 +205,16 @@ class ExpertPool:
         """Per text, per pool, the similarity to each of the pool's example requests (empty without examples)."""
         if not examples:
             return [{} for _ in texts]
+        # Keyed by the list itself (kept alive here, so its id cannot be reused): analysed or embedded once per state
+        key = (self.embedder.model_id if self.embedder else None, examples)
+        if self._examples is None or self._examples[0][0] != key[0] or self._examples[0][1] is not examples:
+            self._examples = (key, [terms(e.text) for e in examples] if self.embedder is None
+                              else self.query_vectors([e.text for e in examples]))
+        known = self._examples[1]
         if self.embedder is None:
-            wanted = [terms(e.text) for e in examples]
-            rows = [[_overlap(terms(t), w) for w in wanted] for t in texts]
+            rows = [[_overlap(terms(t), w) for w in known] for t in texts]
         else:  # requests and examples are the same kind of text: both embedded as queries
-            rows = (self.query_vectors(texts) @ self.query_vectors([e.text for e in examples]).T).tolist()
+            rows = (self.query_vectors(texts) @ known.T).tolist()
         return [{pool: [v for v, e in zip(row, examples, strict=True) if e.pool == pool] for pool in POOLS}
                 for row in rows]
 
@@ -223,8 +229,8 @@ class ExpertPool:
           pairs: then no reason claims a fit.
         """
         state = self.state()
-        key = (self.embedder.model_id if self.embedder else None, id(state))
-        if self._reference is not None and self._reference[0] == key:
+        key = (self.embedder.model_id if self.embedder else None, state)  # the state itself: no id reused
+        if self._reference is not None and self._reference[0][0] == key[0] and self._reference[0][1] is state:
             return self._reference[1]
         members, examples = state.members, state.examples
         hub = {m.id: 0.0 for m in members}

@@ -1,4 +1,5 @@
-"""The matcher: routes a help request to a pool, applies the hard rules, scores and explains each candidate.
+"""The matcher: routes a help request to a pool (domain/routing.py), applies the hard rules, scores and explains
+each candidate.
 
 Pure: no I/O, no model. The caller passes the semantic similarity of the request to each member's profile
 (the search embedder, or `lexical_similarity` when no model is available) and each member's booked hours.
@@ -17,11 +18,9 @@ import numpy as np
 
 from wijkwijzer.domain.helprequests import HelpRequest, period
 from wijkwijzer.domain.pool import NATIONWIDE, PoolMember
-from wijkwijzer.domain.routing import Routing, _is_role, route
+from wijkwijzer.domain.routing import Routing, is_role, route
 from wijkwijzer.domain.taxonomy import normalise
 from wijkwijzer.text.dutch import analyse_word, expand_synonyms, stems, terms
-
-__all__ = ["Routing", "route"]  # routing lives in domain/routing.py; the matcher is where callers meet it
 
 # Score weights (they sum to 1): meaning first, then named expertise, then the softer preferences.
 WEIGHTS = {"similarity": 0.45, "expertise": 0.25, "themes": 0.1, "capacity": 0.1, "region": 0.05, "load": 0.05}
@@ -149,7 +148,7 @@ def requested_roles(text: str) -> list[tuple[str, int]]:
         count = COUNT_WORDS.get(count_word)
         if not count:
             continue
-        if _is_role(noun):
+        if is_role(noun):
             stem = stems(noun)[0]
             roles[stem] = roles.get(stem, 0) + count
     return list(roles.items())

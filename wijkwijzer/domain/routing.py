@@ -206,7 +206,7 @@ def request_form(request: HelpRequest) -> Form:
     found = terms(text)
     words = re.findall(r"\w+", text)
     sentences = [s.strip() for s in SENTENCE.findall(text) if s.strip()]
-    roles = sorted({w.lower() for w in words if _is_role(w)})
+    roles = sorted({w.lower() for w in words if is_role(w)})
     periods = [m.group(0) for m in PERIOD.finditer(text)]
     capacity_words = sorted(found & CAPACITY_STEMS)
     # Capacity is people asked for: hours or months in the form, a trade named, or someone sought for a period.
@@ -229,7 +229,7 @@ def request_form(request: HelpRequest) -> Form:
     return Form(fact, think, capacity, bool(housing), tuple(dict.fromkeys(signals)))
 
 
-def _is_role(word: str) -> bool:
+def is_role(word: str) -> bool:
     """A noun naming a trade ("projectleiders", "planeconoom"), judged by the ending of its stem."""
     found = stems(word)
     return bool(found) and found[0].endswith(ROLE_SUFFIXES)
