@@ -240,3 +240,8 @@ def test_a_pool_folder_without_examples_routes_by_the_built_in_ones(tmp_path):
     [warning] = [p for p in svc.pool.check() if p.path == "_routing.yml"]
     assert warning.severity == "warning" and "ingebouwde voorbeeldvragen" in warning.message
     svc.close()
+
+
+def test_someone_asked_to_work_with_us_is_thinking_along():
+    assert request_form(ask("Welke spelregels horen bij een wijkbudget?")).think == 0.0
+    assert request_form(ask("Welke spelregels horen bij een wijkbudget? Wie stelt ze met ons op?")).think >= 0.5

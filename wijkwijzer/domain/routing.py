@@ -49,7 +49,7 @@ HOUSING_STEMS = {"woningbouw", "nieuwbouw", "herstructurer", "sloop", "renovatie
 THINK_STEMS = ("meedenk", "sparr", "ontwerp", "opzet", "vormgev", "klankbord", "doordenk", "meekijk", "denk",
                "uitdenk", "bedenk")
 # "iemand die met ons ...", "helpt ons", "samen met ons": someone asked to work on it with the asker.
-WITH_US = re.compile(r"(met\s+(ons|mij)|helpt\s+ons|help\s+ons|helpen\s+ons|ons\s+helpen|ons\s+helpt)",
+WITH_US = re.compile(r"\b(met\s+(ons|mij)|helpt\s+ons|help\s+ons|helpen\s+ons|ons\s+helpen|ons\s+helpt)\b",
                      re.IGNORECASE)
 ADVICE_STEMS = {"advies", "adviser", "adviseur", "ervar", "aanpak", "aanpakk", "strategie", "werkwijz", "ontwikkel",
                 "plan", "plann"}
