@@ -45,7 +45,7 @@ def main() -> None:
     members = {m.id: m for m in svc.pool.members()}
     items = yaml.safe_load(args.dev.read_text(encoding="utf-8"))["requests"]
 
-    routed, routed_unknown, unknown = 0, 0, 0
+    routed, routed_unknown, unknown, unsure, rescued = 0, 0, 0, 0, 0
     precisions, gains, violations = [], [], []
     for item in items:
         request = svc.pool.normalise_request(request_from_json(item))
@@ -55,6 +55,10 @@ def main() -> None:
         if request.kind is None:
             unknown += 1
             routed_unknown += result.routing.pool == item["expected_pool"]
+            unsure += result.routing.unsure
+            # misrouted, but the coordinator sees the right pool's suggestions beside it
+            rescued += result.routing.pool != item["expected_pool"] and result.routing.unsure and \
+                result.routing.runner_up == item["expected_pool"]
         good = {str(k): int(v) for k, v in (item.get("good") or {}).items()}
         precisions.append(precision(ids, good, K))
         gains.append(ndcg(ids, good, K))
@@ -63,12 +67,15 @@ def main() -> None:
             if broken or member_id in (item.get("forbidden") or []):
                 violations.append(f"{item['id']}: {member_id} ({broken or 'in forbidden'})")
         if args.verbose:
-            print(f"{item['id']} {result.routing.pool:<10} (verwacht {item['expected_pool']:<10}) "
+            print(f"{item['id']} {result.routing.pool:<10} {result.routing.confidence:<7} "
+                  f"(verwacht {item['expected_pool']:<10}) "
                   f"P@3 {precisions[-1]:.2f} nDCG@3 {gains[-1]:.2f}  {', '.join(ids[:K])}")
     n = len(items)
     model = embedder.model_id if embedder else "term overlap (no model)"
     print(f"{n} requests, {len(members)} members, similarity: {model}, today {args.today}")
     print(f"routing accuracy:        {routed / n:.3f}  ({routed}/{n}; 'weet ik niet': {routed_unknown}/{unknown})")
+    print(f"route 'twijfel':         {unsure}/{unknown} 'weet ik niet' (both pools shown); misrouted but the "
+          f"right pool shown beside: {rescued}")
     print(f"precision@{K}:             {statistics.mean(precisions):.3f}")
     print(f"nDCG@{K}:                  {statistics.mean(gains):.3f}")
     print(f"hard-rule violations:    {len(violations)}")

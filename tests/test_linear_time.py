@@ -22,9 +22,9 @@ from tests.conftest import SAMPLE_CONTENT
 from wijkwijzer.domain.content import parse_case, summarise
 from wijkwijzer.domain.files import field_lines, read_frontmatter
 from wijkwijzer.domain.gemeenten import load_gemeenten
-from wijkwijzer.domain.helprequests import PERSONAL_DATA, validate_form
-from wijkwijzer.domain.matching import QUESTION_START
+from wijkwijzer.domain.helprequests import PERSONAL_DATA, HelpRequest, validate_form
 from wijkwijzer.domain.pool import EMAIL
+from wijkwijzer.domain.routing import request_form
 from wijkwijzer.domain.taxonomy import load_taxonomy
 from wijkwijzer.search.snippets import snippet
 from wijkwijzer.text.dutch import stems
@@ -67,7 +67,7 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "form": _form,
     "email": EMAIL.match,
     "personal_data": PERSONAL_DATA.search,
-    "question_start": QUESTION_START.match,
+    "request_form": lambda text: request_form(HelpRequest(municipality="Utrecht", text=text)),
 }
 
 

@@ -137,7 +137,6 @@ def test_coordinator_pages_speak_in_names_hours_scores_and_local_time(app):
 
 
 def test_batch_page_and_plurals(app):
-    svc = app.extensions["wijkwijzer"]
     client = app.test_client()
     submit(client)
     login(client)

@@ -187,12 +187,15 @@ def match_command(text, municipality, kind, start, months, hours, input_file, as
 
 
 def _format_match(answer: dict) -> str:
-    lines = [f"Pool: {answer['pool']} ({answer['routing_reason']})"]
+    lines = [f"Pool: {answer['pool']} ({answer['routing_reason']}); route: {answer['confidence']}"]
     for n, m in enumerate(answer["matches"], 1):
         lines.append(f"{n}. {m['name']} ({m['role']}), score {m['score']}")
         lines.extend(f"     - {reason}" for reason in m["reasons"])
     if not answer["matches"]:
         lines.append("Geen beschikbaar poollid gevonden.")
+    if answer["alternative_pool"]:
+        lines.append(f"Misschien eerder de {answer['alternative_pool']}:")
+        lines.extend(f"   - {m['name']} ({m['role']}): {'; '.join(m['reasons'][:2])}" for m in answer["alternatives"])
     if answer["cases"]:
         lines.append("Praktijkvoorbeelden: " + "; ".join(c["title"] for c in answer["cases"]))
     return "\n".join(lines)

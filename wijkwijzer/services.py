@@ -464,12 +464,17 @@ def _stamp(path) -> tuple | None:
 
 
 def match_answer(result: MatchResult, cases: list) -> dict:
-    """The JSON shape of a match: pool, routing reason, matches with reasons, suggested case studies."""
+    """The JSON shape of a match: pool, routing reason and confidence, matches with reasons, and when the route
+    is unsure the next pool with its best members, suggested case studies."""
+    routing = result.routing
     return {
-        "pool": result.routing.pool,
-        "routing_reason": result.routing.reason,
+        "pool": routing.pool,
+        "routing_reason": routing.reason,
+        "confidence": routing.confidence,
+        "alternative_pool": routing.runner_up if routing.unsure else None,
         "roles": [{"role": role, "count": count} for role, count in result.roles],
         "matches": [m.to_dict() for m in result.matches],
+        "alternatives": [m.to_dict() for m in result.alternatives],
         "excluded": [{"id": member, "reason": reason} for member, reason in sorted(result.excluded.items())],
         "cases": [{"slug": hit.slug, "title": hit.title, "summary": hit.summary} for hit in cases],
     }

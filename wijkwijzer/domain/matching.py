@@ -1,4 +1,5 @@
-"""The matcher: routes a help request to a pool, applies the hard rules, scores and explains each candidate.
+"""The matcher: routes a help request to a pool (domain/routing.py), applies the hard rules, scores and explains
+each candidate.
 
 Pure: no I/O, no model. The caller passes the semantic similarity of the request to each member's profile
 (the search embedder, or `lexical_similarity` when no model is available) and each member's booked hours.
@@ -10,49 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from wijkwijzer.domain.gemeenten import everyday_name
 from wijkwijzer.domain.helprequests import HelpRequest, period
-from wijkwijzer.domain.pool import NATIONWIDE, POOLS, PoolMember
+from wijkwijzer.domain.pool import NATIONWIDE, PoolMember
+from wijkwijzer.domain.routing import Routing, is_role, route
 from wijkwijzer.domain.taxonomy import normalise
-from wijkwijzer.text.dutch import analyse_word, expand_synonyms, fold, stems, terms
-from wijkwijzer.text.formats import count as counted
+from wijkwijzer.text.dutch import analyse_word, expand_synonyms, stems, terms
 from wijkwijzer.text.formats import format_date, format_hours, format_number
 
 # Score weights (they sum to 1): meaning first, then named expertise, then the softer preferences.
 WEIGHTS = {"similarity": 0.45, "expertise": 0.25, "themes": 0.1, "capacity": 0.1, "region": 0.05, "load": 0.05}
 
-# Routing signals, as Dutch stems (see text.dutch): what a coordinator reads a request for.
-CAPACITY_WORDS = {"capaciteit", "inhur", "tijdelijk", "fte", "detacher", "inzet", "bezett", "versterk",
-                  "ondersteun", "uur", "urenper", "maand", "handen", "menskracht"}
-ROLE_SUFFIXES = ("leider", "econom", "jurist", "manager", "consulent", "adviseur", "specialist", "regisseur",
-                 "begeleider", "coordinator", "deskundig", "architect", "planner", "medewerker", "expert")
-HOUSING_WORDS = {"woningbouw", "nieuwbouw", "herstructurer", "sloop", "renovatie", "renover", "transformatie",
-                 "transformer", "bouwproject", "bouwplan", "omgevingsplan", "bestemmingsplan", "grondexploitatie",
-                 "gebiedsontwikkel", "woning", "corporatie", "huurder", "bouw", "planvorm", "wijkvernieuw",
-                 "herontwikkel", "stedenbouw", "sloopnieuwbouw", "woningbouwproject", "woningbouwprogramma"}
-ADVICE_WORDS = {"aanpak", "sparr", "meedenk", "advies", "adviser", "strategie", "visie", "ervar", "aanpakk",
-                "verbeter", "opzet", "opzett", "aanpakt", "begeleid", "evaluer", "samenwerk", "ontwikkel"}
-QUESTION_START = re.compile(
-    r"^\s*(welke|waar|wanneer|hoeveel|hoelang|mag|mogen|moet|moeten|klopt|geldt|gelden|bestaat|bestaan|"
-    r"is er|zijn er|is het|kan een|kunnen|wat is|wat zijn|wat houdt|hoe lang|hoe vaak|wie)\b", re.IGNORECASE)
-FACT_WORDS = {"regel", "regeling", "wet", "termijn", "voorwaard", "subsidie", "aanvrag", "formulier", "deadlin",
-              "bedrag", "norm", "toegestan", "verplicht", "avg", "wettelijk", "bevoegd", "procedur", "indien",
-              "aanvraagformulier", "peildatum", "uitker", "toeslag", "bijdrag", "besluit", "artikel", "mag"}
 COUNT_WORDS = {"een": 1, "één": 1, "twee": 2, "drie": 3, "vier": 4, "vijf": 5, "zes": 6, "1": 1, "2": 2, "3": 3,
                "4": 4, "5": 5, "6": 6}
-
-
-@dataclass(frozen=True)
-class Routing:
-    """The pool a request goes to, and why."""
-
-    pool: str
-    reason: str
 
 
 @dataclass
@@ -84,6 +60,21 @@ class MatchResult:
     matches: list[Match]
     roles: list[tuple[str, int]] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)  # member id -> the rule that excluded it
+    alternatives: list[Match] = field(default_factory=list)  # the next pool's best, when the route is unsure
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Where the similarity of request and profile starts to mean something, for the similarity in use.
+
+    `related` and `close` are raw similarities (cosines for a model) that only a small share of unrelated
+    request/profile pairs reach (see `expertise.calibrate`); `common` are the compound parts many profiles of
+    the pool use, which link no expertise (see `related_expertise`).
+    """
+
+    related: float
+    close: float
+    common: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -94,6 +85,8 @@ class Prepared:
     # (tag, per content word the terms that count as that word: its stem and its long compound parts)
     tags: tuple[tuple[str, tuple[frozenset[str], ...]], ...]
     role_terms: frozenset[str]
+    # per tag the parts (4+ letters) of its compound words: "drug" and "criminaliteit" of "drugscriminaliteit"
+    parts: tuple[frozenset[str], ...] = ()
 
 
 _prepared: dict[str, tuple[PoolMember, Prepared]] = {}
@@ -105,14 +98,15 @@ def prepare(member: PoolMember) -> Prepared:
     cached = _prepared.get(member.id)
     if cached is not None and cached[0] is member:
         return cached[1]
-    tags = []
+    tags, parts = [], []
     for tag in member.expertise:
-        words = tuple(frozenset({stem} | {run for run, _, _ in runs if len(run) >= 6})
-                      for stem, runs in (a for a in (analyse_word(w) for w in re.findall(r"\w+", tag)) if a))
+        analysed = [a for a in (analyse_word(w) for w in re.findall(r"\w+", tag)) if a]
+        words = tuple(frozenset({stem} | {run for run, _, _ in runs if len(run) >= 6}) for stem, runs in analysed)
         if words:
             tags.append((tag, words))
+            parts.append(frozenset(run for _, runs in analysed for run, _, _ in runs if len(run) >= 4))
     prepared = Prepared(frozenset(normalise(c) for c in member.conflicts), tuple(tags),
-                        frozenset(terms(member.role)))
+                        frozenset(terms(member.role)), tuple(parts))
     if len(_prepared) > 200_000:
         _prepared.clear()
     _prepared[member.id] = (member, prepared)
@@ -129,39 +123,23 @@ def expertise_hits(member: PoolMember, request_terms: set[str]) -> list[str]:
     return [tag for tag, words in prepare(member).tags if all(not w.isdisjoint(request_terms) for w in words)]
 
 
+def related_expertise(member: PoolMember, request_terms: set[str], common: frozenset[str]) -> list[str]:
+    """Tags not named by the request whose compound shares a specific part (4+ letters) with the request's words
+    or their compound parts: "drugscriminaliteit" for a request about "drugshandel" (both hold "drug").
+    Specific: not among `common`, the parts many profiles of the pool use (the caller counts them), so
+    "wijk" or "beleid" link nothing. Shown as "verwante expertise", weighed half a named one."""
+    prepared = prepare(member)
+    named = set(expertise_hits(member, request_terms))
+    return [tag for (tag, _), parts in zip(prepared.tags, prepared.parts, strict=True)
+            if tag not in named and not (parts & request_terms).issubset(common)]
+
+
 def lexical_similarity(request_terms: set[str], profile_terms: set[str]) -> float:
     """Share of the request's terms in the profile: the similarity used when no embedding model is available."""
     return len(request_terms & profile_terms) / len(request_terms) if request_terms else 0.0
 
 
-# -- routing --------------------------------------------------------------------------------------------------
-def route(request: HelpRequest) -> Routing:
-    """The pool for a request: the one asked for, or for "weet ik niet" the one its wording calls for."""
-    if request.kind in POOLS:
-        return Routing(request.kind, f"u koos zelf voor de {POOLS[request.kind]}")
-    found = terms(request.text)
-    words = [fold(w) for w in re.findall(r"\w+", request.text)]
-    roles = [w for w in words if _is_role(w)]
-    capacity = sorted(found & CAPACITY_WORDS)
-    housing = sorted(found & HOUSING_WORDS)
-    asks_capacity = bool(request.hours_per_week or request.months or capacity or roles)
-    if asks_capacity and housing:
-        signals = [f"{format_hours(request.hours_per_week)} per week" if request.hours_per_week else "",
-                   counted(request.months, "maand", "maanden") if request.months else "", *roles[:2], *capacity[:2]]
-        signal = ", ".join(s for s in signals if s)
-        return Routing("flexpool", f"tijdelijke capaciteit gevraagd ({signal}) voor een woningbouw- of "
-                                   f"herstructureringsopgave ({', '.join(housing[:3])})")
-    length = len(words)
-    facts = sorted(found & FACT_WORDS)
-    advice = sorted(found & ADVICE_WORDS)
-    question = bool(QUESTION_START.match(request.text)) or request.text.strip().endswith("?")
-    if question and length <= 60 and not asks_capacity and (facts or not advice) and len(advice) <= 1:
-        detail = f" over {', '.join(facts[:3])}" if facts else ""
-        return Routing("vraagbaak", f"een korte feitelijke vraag{detail}: de vraagbaak beantwoordt die snel")
-    why = f" ({', '.join(advice[:3])})" if advice else ""
-    return Routing("expertpool", f"een inhoudelijke adviesvraag{why}: een adviseur uit de Expertpool denkt mee")
-
-
+# -- roles ------------------------------------------------------------------------------------------------
 def requested_roles(text: str) -> list[tuple[str, int]]:
     """Roles asked for with a number ("twee projectleiders en een planeconoom" -> [(projectleider, 2), ...])."""
     roles: dict[str, int] = {}
@@ -170,16 +148,10 @@ def requested_roles(text: str) -> list[tuple[str, int]]:
         count = COUNT_WORDS.get(count_word)
         if not count:
             continue
-        if _is_role(noun):
+        if is_role(noun):
             stem = stems(noun)[0]
             roles[stem] = roles.get(stem, 0) + count
     return list(roles.items())
-
-
-def _is_role(word: str) -> bool:
-    """A noun naming a profession ("projectleiders", "planeconoom"), judged by the ending of its stem."""
-    found = stems(word)
-    return bool(found) and found[0].endswith(ROLE_SUFFIXES)
 
 
 def fills_role(member: PoolMember, role_stem: str) -> bool:
@@ -216,35 +188,58 @@ def match(
     synonyms: Iterable[Iterable[str]] = (),
     limit: int = 5,
     theme_labels: Mapping[str, str] | None = None,
+    examples: Mapping[str, Collection[float]] | None = None,
+    calibration: Calibration | None = None,
 ) -> MatchResult:
-    """Route, exclude by the hard rules, score and explain; for a request naming several roles, cover each."""
+    """Route, exclude by the hard rules, score and explain; for a request naming several roles, cover each.
+
+    `examples`: per pool the request's similarity to each of its example requests (routing). `calibration`:
+    from which similarity a profile "sluit aan"; without it no reason claims so. When the route is unsure the
+    next pool's best members come along as `alternatives`, for the coordinator to weigh.
+    """
     today = today or dt.date.today()
     booked = booked or {}
-    routing = route(request)
+    members = list(members)
+    routing = route(request, examples)
     request_terms = expand_synonyms(terms(request.text), synonyms)
+    context = (normalise(request.municipality), *period(request, today))
+    args = (request, members, similarity, booked, today, request_terms, theme_labels or {}, calibration, context)
+    matches, roles, excluded = _rank(routing.pool, limit, *args)
+    alternatives: list[Match] = []
+    if routing.unsure and routing.runner_up:
+        alternatives, _, more = _rank(routing.runner_up, min(limit, 3), *args)
+        excluded.update(more)
+    return MatchResult(routing, matches, roles, excluded, alternatives)
+
+
+def _rank(pool: str, limit: int, request: HelpRequest, members: list[PoolMember], similarity: Mapping[str, float],
+          booked: Mapping[str, float], today: dt.date, request_terms: set[str], theme_labels: Mapping[str, str],
+          calibration: Calibration | None, context: tuple[str, dt.date, dt.date]
+          ) -> tuple[list[Match], list[tuple[str, int]], dict[str, str]]:
+    """The best `limit` members of one pool, explained; the roles asked for; who a hard rule excluded."""
     excluded: dict[str, str] = {}
     eligible: list[PoolMember] = []
-    context = (normalise(request.municipality), *period(request, today))
     for member in members:
-        if member.pool != routing.pool:
+        if member.pool != pool:
             continue
         reason = exclusion(member, request, booked.get(member.id, 0.0), today, context)
         if reason:
             excluded[member.id] = reason
         else:
             eligible.append(member)
-    scores = _scores(request, eligible, similarity, booked, request_terms)
+    common = calibration.common if calibration else frozenset()
+    scores = _scores(request, eligible, similarity, booked, request_terms, common)
     order = sorted(range(len(eligible)), key=lambda i: (-scores[i][0], eligible[i].id))
-    roles = requested_roles(request.text) if routing.pool != "vraagbaak" else []
+    roles = requested_roles(request.text) if pool != "vraagbaak" else []
     slots: dict[int, str] = {}
     if sum(count for _, count in roles) >= 2:
         for role, count in roles:  # per requested role the best members that fill it
             fitting = [i for i in order if i not in slots and fills_role(eligible[i], role)]
             slots.update((i, role) for i in fitting[:count])
     chosen = list(slots) + [i for i in order if i not in slots][: max(0, limit - len(slots))]
-    matches = [_explain(eligible[i], scores[i], request, booked, today, request_terms, theme_labels or {},
-                        slots.get(i)) for i in chosen]
-    return MatchResult(routing, matches, roles, excluded)
+    matches = [_explain(eligible[i], similarity.get(eligible[i].id, 0.0), scores[i][0], request, booked, today,
+                        request_terms, theme_labels, calibration, slots.get(i)) for i in chosen]
+    return matches, roles, excluded
 
 
 def _range(similarity: Mapping[str, float], eligible: list[PoolMember]) -> tuple[float, float]:
@@ -253,7 +248,8 @@ def _range(similarity: Mapping[str, float], eligible: list[PoolMember]) -> tuple
 
 
 def _scores(request: HelpRequest, eligible: list[PoolMember], similarity: Mapping[str, float],
-            booked: Mapping[str, float], request_terms: set[str]) -> list[tuple[float, float]]:
+            booked: Mapping[str, float], request_terms: set[str], common: frozenset[str]
+            ) -> list[tuple[float, float]]:
     """(score, spread similarity) per eligible member; reasons are written later, for the shown ones only."""
     low, high = _range(similarity, eligible)
     wanted = request.hours_per_week
@@ -265,7 +261,8 @@ def _scores(request: HelpRequest, eligible: list[PoolMember], similarity: Mappin
         sim = (raw - low) / (high - low) if high - low > 1e-6 else 1.0
         used = booked.get(member.id, 0.0)
         free = member.hours_per_week - used
-        hits = len(expertise_hits(member, request_terms))
+        # A tag the request shares only a specific compound part with counts half a named one.
+        hits = len(expertise_hits(member, request_terms)) + 0.5 * len(related_expertise(member, request_terms, common))
         region = NATIONWIDE in member.regions or (request.province in member.regions if request.province else False)
         score = (WEIGHTS["similarity"] * sim + WEIGHTS["expertise"] * min(1.0, hits / 2)
                  + WEIGHTS["themes"] * (1.0 if themes.intersection(member.themes) else 0.0)
@@ -276,16 +273,27 @@ def _scores(request: HelpRequest, eligible: list[PoolMember], similarity: Mappin
     return out
 
 
-def _explain(member: PoolMember, scored: tuple[float, float], request: HelpRequest, booked: Mapping[str, float],
-             today: dt.date, request_terms: set[str], theme_labels: Mapping[str, str], slot: str | None) -> Match:
+def profile_reason(raw: float, calibration: Calibration | None) -> str | None:
+    """What the profile's similarity may claim: only above the calibrated similarity of unrelated pairs."""
+    if calibration is None or raw < calibration.related:
+        return None
+    return "Profiel sluit goed aan bij de vraag" if raw >= calibration.close else "Profiel sluit aan bij de vraag"
+
+
+def _explain(member: PoolMember, raw: float, score: float, request: HelpRequest, booked: Mapping[str, float],
+             today: dt.date, request_terms: set[str], theme_labels: Mapping[str, str],
+             calibration: Calibration | None, slot: str | None) -> Match:
     """The Match with its reasons, in Dutch."""
-    score, sim = scored
     reasons = [f"Rol: {member.role}"] if slot else []
     hits = expertise_hits(member, request_terms)
     if hits:
         reasons.append("Expertise: " + ", ".join(hits))
+    related = related_expertise(member, request_terms, calibration.common if calibration else frozenset())
+    if related:
+        reasons.append("Verwante expertise: " + ", ".join(related))
+    if profile := profile_reason(raw, calibration):
+        reasons.append(profile)
     themes = [t for t in member.themes if t in request.themes]
-    reasons.append(f"Profiel sluit {'goed ' if sim >= 0.66 else ''}aan bij de vraag")
     if themes:
         reasons.append("Thema: " + ", ".join(theme_labels.get(t, t) for t in themes))
     free = member.hours_per_week - booked.get(member.id, 0.0)

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 from wijkwijzer.domain.helprequests import DEFAULT_HOURS, HelpRequest, period
-from wijkwijzer.domain.matching import COUNT_WORDS, _is_role, route
+from wijkwijzer.domain.matching import COUNT_WORDS
+from wijkwijzer.domain.routing import is_role, route
 from wijkwijzer.text.dutch import stems
 
 INVITED, ACCEPTED, DECLINED, EXPIRED, RELEASED = "uitgenodigd", "geaccepteerd", "afgeslagen", "verlopen", "vrijgegeven"
@@ -61,7 +62,7 @@ def requested_team(text: str) -> list[tuple[str, int]]:
     roles: dict[str, tuple[str, int]] = {}
     for count_word, noun in itertools.pairwise(re.findall(r"\w+", text.lower())):
         count = COUNT_WORDS.get(count_word)
-        if not count or not _is_role(noun):
+        if not count or not is_role(noun):
             continue
         stem = stems(noun)[0]
         label, before = roles.get(stem, (role_label(noun, stem), 0))
