@@ -6,6 +6,7 @@ import shutil
 import sys
 import textwrap
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,17 @@ def sample_app(tmp_path_factory):
     """One app over the sample content, shared by read-only tests (indexing 40 files once)."""
     tmp = tmp_path_factory.mktemp("sample-app")
     app = create_app(make_settings(tmp, SAMPLE_CONTENT))
+    yield app
+    app.extensions["wijkwijzer"].close()
+
+
+@pytest.fixture
+def coordinator_app(tmp_path):
+    """An app of its own over the sample content and the real pool, with one coordinator account ("coord"),
+    for tests that submit and link requests."""
+    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
+    app = create_app(settings, watch=False)
+    app.extensions["wijkwijzer"].accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
     yield app
     app.extensions["wijkwijzer"].close()
 

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
-from wijkwijzer import create_app
+from tests.conftest import SAMPLE_CONTENT
 from wijkwijzer.text.formats import format_hours, format_number
 
 FORM = {
@@ -20,14 +19,8 @@ FORM = {
 
 
 @pytest.fixture
-def app(tmp_path):
-    from dataclasses import replace
-
-    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
-    app = create_app(settings, watch=False)
-    app.extensions["wijkwijzer"].accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
-    yield app
-    app.extensions["wijkwijzer"].close()
+def app(coordinator_app):
+    return coordinator_app
 
 
 def token(client, path="/hulpvraag") -> str:

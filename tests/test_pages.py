@@ -4,13 +4,10 @@ the municipality as the submitter chose it (issue 13, point 8). The 390 px layou
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
 from tests.test_helpdesk import login, submit, token
-from wijkwijzer import create_app
 from wijkwijzer.storage import schema
 
 DEN_HAAG = ("In onze wijk Transvaal willen we advies over selectieve woningtoewijzing en de "
@@ -18,12 +15,8 @@ DEN_HAAG = ("In onze wijk Transvaal willen we advies over selectieve woningtoewi
 
 
 @pytest.fixture
-def app(tmp_path):
-    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
-    app = create_app(settings, watch=False)
-    app.extensions["wijkwijzer"].accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
-    yield app
-    app.extensions["wijkwijzer"].close()
+def app(coordinator_app):
+    return coordinator_app
 
 
 def text(html: str) -> str:
