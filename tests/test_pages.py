@@ -148,3 +148,26 @@ def test_batch_page_and_plurals(app):
     editor = text(client.get("/coordinator/redactie").get_data(as_text=True))
     assert "Problemen in bestanden" in editor
     assert not re.search(r"\b1 (fouten|waarschuwingen|passages)\b", editor)
+
+
+def test_the_queue_shows_how_far_each_team_is(app):
+    """The queue says per request how many places are filled and how many invitations wait (issue 13)."""
+    svc = app.extensions["wijkwijzer"]
+    client = app.test_client()
+    submit(client)  # two project leaders and a plan economist: three places
+    request_id = svc.requests.queue()[0]["id"]
+    slots = svc.team.ensure(request_id)
+    assert len(slots) == 3
+    team: list[str] = []
+    tokens = []
+    for slot in slots[:2]:
+        member = svc.team.suggestions(request_id, slot, team)[0].id
+        team.append(member)
+        tokens.append(svc.team.link(slot["id"], member, actor="coord"))
+    svc.team.accept(tokens[0])
+    login(client)
+    page = text(client.get("/coordinator/").get_data(as_text=True))
+    assert "1 van 3 plekken bezet, 1 uitnodiging open" in page
+    svc.team.accept(tokens[1])
+    page = text(client.get("/coordinator/").get_data(as_text=True))
+    assert "2 van 3 plekken bezet" in page and "uitnodiging open" not in page

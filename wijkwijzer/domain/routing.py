@@ -226,7 +226,9 @@ def request_form(request: HelpRequest) -> Form:
         fact *= 0.5
     signals = [f"{format_hours(request.hours_per_week)} per week"] if request.hours_per_week else []
     signals += [count(request.months, "maand", "maanden")] if request.months else []
-    signals += [*periods[:1], *roles[:2], *capacity_words[:1]]
+    # "per week" says nothing new after "16 uur per week": a period only counts once it adds something.
+    signals += [p for p in periods[:1] if not any(p in s for s in signals)]
+    signals += [*roles[:2], *capacity_words[:1]]
     return Form(fact, think, capacity, bool(housing), tuple(dict.fromkeys(signals)))
 
 

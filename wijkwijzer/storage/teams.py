@@ -49,6 +49,16 @@ class TeamStore:
         return self.store.db
 
     # -- reading -------------------------------------------------------------------------------------------
+    def progress(self) -> dict[int, dict[str, int]]:
+        """Per request: its slots, and how many hold an accepted or an invited member (for the queue)."""
+        rows = self.db.execute(
+            "SELECT s.request_id, count(*), "
+            "sum(CASE WHEN a.state = ? THEN 1 ELSE 0 END), sum(CASE WHEN a.state = ? THEN 1 ELSE 0 END) "
+            "FROM slots s LEFT JOIN assignments a ON a.slot_id = s.id AND a.active = 1 "
+            "WHERE s.removed IS NULL GROUP BY s.request_id", [ACCEPTED, INVITED]).fetchall()
+        return {request_id: {"slots": slots, "accepted": accepted, "invited": invited}
+                for request_id, slots, accepted, invited in rows}
+
     def slots(self, request_id: int) -> list[dict]:
         """The request's slots in order, each with its active link (`link`, or None) and its ended links."""
         slots = list(self.db["slots"].rows_where("request_id = ? AND removed IS NULL", [request_id],

@@ -94,7 +94,7 @@ def queue():
         abort(404)
     items = svc.requests.queue(status)
     return render_template("coordinator/queue.html", items=items, status=status, statuses=STATUSES,
-                           counts=svc.requests.counts(), kinds=KIND_LABELS)
+                           counts=svc.requests.counts(), kinds=KIND_LABELS, progress=svc.team.teams.progress())
 
 
 @bp.get("/aanvraag/<int:request_id>")
