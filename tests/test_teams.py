@@ -23,16 +23,6 @@ TEAM_QUESTION = ("Voor de sloop-nieuwbouw van onze wijk zoeken we tijdelijk twee
                  "voor woningbouw.")
 
 
-def write_economist(experts: Path, slug: str, hours: float) -> None:
-    folder = experts / "flexpool"
-    (folder / f"{slug}.md").write_text(
-        f"---\nname: {slug.replace('-', ' ').title()}\npool: flexpool\nrole: Planeconoom\n"
-        f"expertise: [grondexploitatie, woningbouw]\nthemes: [wonen]\nregions: [landelijk]\n"
-        f"hours_per_week: {hours}\navailable_from: 2025-01-01\navailable_until: 2030-12-31\n"
-        f"email: {slug}@example.nl\n---\nPlaneconoom voor grondexploitaties bij sloop en nieuwbouw.\n",
-        encoding="utf-8")
-
-
 @pytest.fixture
 def svc(tmp_path: Path, content_dir: Path):
     experts = tmp_path / "experts"
@@ -43,7 +33,8 @@ def svc(tmp_path: Path, content_dir: Path):
     write_member(experts, "ka-kort", 40, until="2026-04-15")
     write_member(experts, "co-conflict", 8, conflicts="[Schiedam]")
     write_member(experts, "nul-uren", 0)
-    write_economist(experts, "eva-econoom", 20)
+    write_member(experts, "eva-econoom", 20, role="Planeconoom", expertise="[grondexploitatie, woningbouw]",
+                 body="Planeconoom voor grondexploitaties bij sloop en nieuwbouw.")
     services = Services.build(make_settings(tmp_path, content_dir))
     yield services
     services.close()

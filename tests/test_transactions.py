@@ -23,15 +23,16 @@ from wijkwijzer.services import Services
 TODAY = dt.date(2026, 3, 2)
 
 
-def write_member(experts: Path, slug: str, hours: float, conflicts: str = "[]",
-                 until: str = "2030-12-31") -> None:
+def write_member(experts: Path, slug: str, hours: float, conflicts: str = "[]", until: str = "2030-12-31",
+                 role: str = "Projectleider woningbouw", expertise: str = "[woningbouw, projectleiding]",
+                 body: str = "Projectleider voor sloop en nieuwbouw.") -> None:
     folder = experts / "flexpool"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{slug}.md").write_text(
-        f"---\nname: {slug.replace('-', ' ').title()}\npool: flexpool\nrole: Projectleider woningbouw\n"
-        f"expertise: [woningbouw, projectleiding]\nthemes: [wonen]\nregions: [landelijk]\n"
+        f"---\nname: {slug.replace('-', ' ').title()}\npool: flexpool\nrole: {role}\n"
+        f"expertise: {expertise}\nthemes: [wonen]\nregions: [landelijk]\n"
         f"hours_per_week: {hours}\navailable_from: 2025-01-01\navailable_until: {until}\n"
-        f"conflicts: {conflicts}\nemail: {slug}@example.nl\n---\nProjectleider voor sloop en nieuwbouw.\n",
+        f"conflicts: {conflicts}\nemail: {slug}@example.nl\n---\n{body}\n",
         encoding="utf-8")
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from whoosh.query import Term
 
-from wijkwijzer.search.query import SEARCH_FIELDS, clean
+from wijkwijzer.search.query import SEARCH_FIELDS
 from wijkwijzer.text.dutch import (
     DUTCH_STOPWORDS,
     TOKEN_PATTERN,
@@ -40,11 +40,6 @@ class Spelling:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[int, str], str | None] = OrderedDict()
         self._lock = threading.Lock()
-
-    def correct(self, text: str) -> str | None:
-        """The query with words the index lacks replaced by the nearest indexed word, or None if none changed."""
-        text = clean(text)
-        return self.suggest(text) if text else None
 
     def suggest(self, text: str) -> str | None:
         """`find_suggestion` for cleaned text, remembered per index generation: hybrid search asks twice (before
