@@ -248,7 +248,7 @@ def test_an_active_assignment_of_an_older_database_becomes_one_accepted_slot(tmp
     steps = schema.STEPS
     schema.STEPS = steps[:2]
     try:
-        schema.migrate(old.transaction)
+        schema.migrate(old)
     finally:
         schema.STEPS = steps
     conn = sqlite3.connect(path)

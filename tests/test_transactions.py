@@ -149,11 +149,11 @@ def test_a_failed_write_leaves_nothing_half_done(svc, monkeypatch):
 def test_transactions_are_immediate_and_nest_into_one(svc):
     store = svc.store
     with store.transaction():
-        assert store.db.conn.in_transaction
+        assert store.conn.in_transaction
         with store.transaction():  # a use case calling another joins its transaction
-            assert store.db.conn.in_transaction
-        assert store.db.conn.in_transaction
-    assert not store.db.conn.in_transaction
+            assert store.conn.in_transaction
+        assert store.conn.in_transaction
+    assert not store.conn.in_transaction
 
 
 def _link_in_process(settings, request_id: int, barrier, results) -> None:
