@@ -24,7 +24,7 @@ TEAM_QUESTION = ("Voor de sloop-nieuwbouw van onze wijk zoeken we tijdelijk twee
 
 
 @pytest.fixture
-def svc(tmp_path: Path, content_dir: Path):
+def svc(tmp_path: Path, content_dir: Path, database_url: str):
     experts = tmp_path / "experts"
     write_member(experts, "kim-klein", 3)
     write_member(experts, "ruud-ruim", 40)
@@ -35,7 +35,7 @@ def svc(tmp_path: Path, content_dir: Path):
     write_member(experts, "nul-uren", 0)
     write_member(experts, "eva-econoom", 20, role="Planeconoom", expertise="[grondexploitatie, woningbouw]",
                  body="Planeconoom voor grondexploitaties bij sloop en nieuwbouw.")
-    services = Services.build(make_settings(tmp_path, content_dir))
+    services = Services.build(make_settings(tmp_path, content_dir, database_url))
     yield services
     services.close()
 
@@ -318,6 +318,7 @@ def test_the_invitations_command_runs_the_clock(svc, monkeypatch):
     monkeypatch.setenv("WIJKWIJZER_DATA_DIR", str(svc.settings.data_dir))
     monkeypatch.setenv("WIJKWIJZER_CONTENT_DIR", str(svc.settings.content_dir))
     monkeypatch.setenv("WIJKWIJZER_EXPERTS_DIR", str(svc.settings.experts_dir))
+    monkeypatch.setenv("WIJKWIJZER_DATABASE_URL", svc.settings.database_url)
     result = CliRunner().invoke(main, ["invitations"])
     assert result.exit_code == 0 and "1 verlopen uitnodigingen" in result.output, result.output
     assert svc.team.ensure(request_id)[0]["link"] is None

@@ -38,7 +38,7 @@ from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
-from wijkwijzer.storage.db import Store
+from wijkwijzer.storage.db import Store, open_store
 from wijkwijzer.storage.lease import WriterLease
 from wijkwijzer.storage.outbox import Outbox
 from wijkwijzer.storage.requests import FeedbackStore, RequestStore
@@ -93,7 +93,7 @@ class Services:
         """
         whoosh_patches.install()  # before any index is read: concurrent searches rely on it
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(settings.database_path)
+        store = open_store(settings.database, pool_size=settings.database_pool_size)
         runs, vectors = IndexRuns(store), VectorCache(store)
         index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))

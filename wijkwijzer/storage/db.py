@@ -238,12 +238,13 @@ _SCHEMA = SqliteIntrospection()
 UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError, StorageUnavailable)
 
 
-def open_store(url: str) -> Store:
-    """The store a database URL names: `sqlite:///path` (or a plain path) or `postgresql://...`."""
+def open_store(url: str, pool_size: int = 10) -> Store:
+    """The store a database URL names: `sqlite:///path` (or a plain path) or `postgresql://...` (with at most
+    `pool_size` connections per process)."""
     if url.startswith(("postgresql://", "postgres://")):
         from wijkwijzer.storage.postgres import PostgresStore  # psycopg is imported only when used
 
-        return PostgresStore(url)
+        return PostgresStore(url, pool_size=pool_size)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" in path:
         raise ValueError(f"onbekende database-URL {url!r}: gebruik sqlite:///pad/naar/bestand.db of "
