@@ -119,6 +119,7 @@ class Services:
                        notifier=notifier, team=team)
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
+        services.jobs.lock = store.job_lock  # on PostgreSQL one server of the cluster runs each job at a time
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
         services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))

@@ -87,7 +87,7 @@ class Store:
 
     backend = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, migrate_now: bool = True) -> None:
         self.path = Path(path)
         self._local = threading.local()
         self.read_only: str | None = None
@@ -96,7 +96,8 @@ class Store:
             self.read_only = "de datamap of de database daarin is alleen-lezen"
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        migrate(self)
+        if migrate_now:
+            migrate(self)
 
     def describe(self) -> str:
         """Where the data is, for messages (no password)."""
@@ -238,15 +239,15 @@ _SCHEMA = SqliteIntrospection()
 UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError, StorageUnavailable)
 
 
-def open_store(url: str, pool_size: int = 10) -> Store:
+def open_store(url: str, pool_size: int = 10, migrate_now: bool = True) -> Store:
     """The store a database URL names: `sqlite:///path` (or a plain path) or `postgresql://...` (with at most
-    `pool_size` connections per process)."""
+    `pool_size` connections per process). Opening applies missing schema steps unless `migrate_now` is False."""
     if url.startswith(("postgresql://", "postgres://")):
         from wijkwijzer.storage.postgres import PostgresStore  # psycopg is imported only when used
 
-        return PostgresStore(url, pool_size=pool_size)
+        return PostgresStore(url, pool_size=pool_size, migrate_now=migrate_now)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" in path:
         raise ValueError(f"onbekende database-URL {url!r}: gebruik sqlite:///pad/naar/bestand.db of "
                          "postgresql://gebruiker@host/database")
-    return Store(Path(path))
+    return Store(Path(path), migrate_now=migrate_now)

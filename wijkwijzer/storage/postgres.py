@@ -97,8 +97,17 @@ class PostgresStore(Store):
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
         self._db = Database(POSTGRES, self._run, _SCHEMA)
+        self._probe()
         if migrate_now:
             migrate(self)
+
+    def _probe(self) -> None:
+        """Connect once without the pool, so a wrong host, database or password is reported as the server said
+        it (the pool would only time out)."""
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
+        except psycopg.OperationalError as exc:
+            raise StorageUnavailable(f"{self.describe()}: {str(exc).strip()}") from exc
 
     def describe(self) -> str:
         """The database URL without its password."""
