@@ -243,3 +243,27 @@ def test_a_stopped_database_gives_503_and_the_site_recovers_when_it_is_back(own_
         assert [r["reference"][-4:] for r in services.requests.queue()] == ["0001", "0002"]
     finally:
         services.close()
+
+
+def test_erased_text_is_in_no_table_file_of_postgres(postgres, pg_url, tmp_path):
+    from tests.test_erasure import STRINGS, build, submit_and_work_on
+
+    svc = build(tmp_path, database_url=pg_url)
+    try:
+        request_id, _ = submit_and_work_on(svc)
+
+        def table_files() -> dict[str, bytes]:
+            svc.store.db.execute("CHECKPOINT")  # the pages as they are on disk (the test cluster's superuser)
+            files = {}
+            for table in ("help_requests", "request_events", "assignments", "feedback", "outbox"):
+                path = svc.store.db.execute("SELECT pg_relation_filepath(?)", [table]).fetchone()[0]
+                files[table] = (postgres.data / path).read_bytes()
+            return files
+
+        assert any(s.encode() in data for data in table_files().values() for s in STRINGS)  # the check can fail
+        assert svc.erase_request(request_id, "coord") is True
+        files = table_files()
+        assert [(t, s) for t, data in files.items() for s in STRINGS if s.encode() in data] == []
+        assert svc.export_request(request_id)["request"]["email"] == ""
+    finally:
+        svc.close()

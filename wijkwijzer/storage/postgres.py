@@ -26,8 +26,9 @@ from wijkwijzer.storage.schema import migrate
 
 log = logging.getLogger(__name__)
 
-# Tables that hold personal data of help requests; vacuumed after an erasure (see `checkpoint`).
-ERASED_TABLES = ("help_requests", "request_events", "assignments", "feedback", "outbox", "embeddings")
+# Tables whose rows held an erased request's text: rewritten after an erasure (see `checkpoint`). The vector cache
+# holds numbers, not text: a plain VACUUM suffices there and keeps searches from waiting on a rewrite.
+ERASED_TABLES = ("help_requests", "request_events", "assignments", "feedback", "outbox")
 
 _KINDS = {"text": str, "bigint": int, "integer": int, "smallint": int, "double precision": float, "real": float,
           "bytea": bytes}
@@ -206,19 +207,22 @@ class PostgresStore(Store):
 
     # -- maintenance ---------------------------------------------------------------------------------------
     def checkpoint(self, wait: float = 5.0) -> bool:
-        """After an erasure: VACUUM the tables that held the erased data, so the old row versions are removed
-        from their pages and the space is reused (PostgreSQL keeps them until then). Outside any transaction.
-        False when the database could not do it now (autovacuum will)."""
+        """After an erasure: rewrite the tables that held the erased text (VACUUM FULL), because PostgreSQL keeps
+        an updated row's old version in the table file, and a plain VACUUM only marks its space free without
+        overwriting it. The rewrite locks each (small) table briefly; it waits at most `wait` seconds for that
+        lock and otherwise gives up (False; the next erasure tries again). Never inside a transaction. The
+        write-ahead log and backups keep old versions until they are recycled (README)."""
         try:
             with self._connection() as conn:
-                conn.execute(f"SET statement_timeout = {int(wait * 1000)}")
+                conn.execute(f"SET lock_timeout = {int(wait * 1000)}")
                 try:
-                    conn.execute(f"VACUUM {', '.join(ERASED_TABLES)}")
+                    conn.execute(f"VACUUM (FULL) {', '.join(ERASED_TABLES)}")
+                    conn.execute("VACUUM embeddings")
                 finally:
-                    conn.execute("SET statement_timeout = 0")
+                    conn.execute("SET lock_timeout = 0")
             return True
         except (psycopg.Error, StorageUnavailable) as exc:
-            log.warning("VACUUM na verwijderen lukte niet: %s", exc)
+            log.warning("tabellen herschrijven na verwijderen lukte niet: %s", exc)
             return False
 
     @contextmanager
