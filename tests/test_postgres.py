@@ -267,3 +267,24 @@ def test_erased_text_is_in_no_table_file_of_postgres(postgres, pg_url, tmp_path)
         assert svc.export_request(request_id)["request"]["email"] == ""
     finally:
         svc.close()
+
+
+def test_a_server_on_another_machine_drops_its_cached_answers_after_an_erasure(pg_url, tmp_path, monkeypatch):
+    from tests.test_erasure import QUESTION, build, cached_texts, submit_and_work_on
+    from wijkwijzer import services as services_module
+    from wijkwijzer.search.models import SearchRequest
+
+    first = build(tmp_path / "een", database_url=pg_url)
+    second = build(tmp_path / "twee", database_url=pg_url)  # its own data folder: no shared marker file
+    try:
+        request_id, _ = submit_and_work_on(first)
+        second.search(SearchRequest(text=QUESTION))
+        assert QUESTION in cached_texts(second)
+        first.erase_request(request_id, "coord")
+        second.search(SearchRequest(text="wonen"))
+        monkeypatch.setattr(services_module, "ERASURE_POLL", 0.0)  # instead of waiting two seconds
+        second.search(SearchRequest(text="wonen"))  # its next search after the poll interval, on any subject
+        assert QUESTION not in cached_texts(second)
+    finally:
+        second.close()
+        first.close()

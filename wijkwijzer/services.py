@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
-from wijkwijzer.storage.db import Store, open_store
+from wijkwijzer.storage.db import UNAVAILABLE, Store, open_store
 from wijkwijzer.storage.lease import WriterLease
 from wijkwijzer.storage.outbox import Outbox
 from wijkwijzer.storage.requests import FeedbackStore, RequestStore
@@ -51,6 +52,7 @@ from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
 SENT_MAIL_DAYS = 30
+ERASURE_POLL = 2.0  # seconds between reads of the erasures of other servers (PostgreSQL)
 
 
 @dataclass
@@ -80,6 +82,10 @@ class Services:
     _stop: threading.Event = field(default_factory=threading.Event)
     _executor: ThreadPoolExecutor | None = None
     _erasures_seen: tuple | None = None
+    # Servers on other machines share no data folder: on PostgreSQL the erasures are also read from the database,
+    # at most every ERASURE_POLL seconds (a search must not wait for the database each time).
+    _erasures_stored: tuple | None = None
+    _erasures_polled: float = 0.0
     _jobs_thread: threading.Thread | None = None
 
     @classmethod
@@ -306,6 +312,15 @@ class Services:
         if stamp != self._erasures_seen:  # another process erased (one stat() per search)
             self._drop_text_caches()
             self._erasures_seen = stamp
+        if self.store.backend != "sqlite" and time.monotonic() - self._erasures_polled >= ERASURE_POLL:
+            self._erasures_polled = time.monotonic()
+            try:
+                stored = self.requests.erasures()
+            except UNAVAILABLE:
+                return  # searching works without the database; the next poll tries again
+            if stored != self._erasures_stored:  # another server erased
+                self._drop_text_caches()
+                self._erasures_stored = stored
 
     def _drop_text_caches(self) -> None:
         self.hybrid.clear_cache()

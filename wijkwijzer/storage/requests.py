@@ -214,6 +214,11 @@ class RequestStore:
             db.execute("UPDATE feedback SET why = '' WHERE request_id = ?", [request_id])
         return True
 
+    def erasures(self) -> tuple[int, str | None]:
+        """How many requests were erased, and the latest erasure: changes whenever any server erases one."""
+        row = self.db.execute("SELECT count(*), max(erased) FROM help_requests WHERE erased IS NOT NULL").fetchone()
+        return int(row[0]), row[1]
+
     def purgeable(self, older_than: dt.datetime) -> list[int]:
         """Closed requests last changed before `older_than` whose personal data is still there."""
         rows = self.db.execute(
