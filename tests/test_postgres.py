@@ -220,7 +220,7 @@ def own_postgres():
     server.remove()
 
 
-def test_a_stopped_database_gives_503_and_the_site_recovers_when_it_is_back(own_postgres, tmp_path):
+def test_a_stopped_database_gives_503_and_the_site_recovers_when_it_is_back(own_postgres, tmp_path, caplog):
     settings = replace(make_settings(tmp_path, SAMPLE_CONTENT, own_postgres.url("wijkwijzer")),
                        experts_dir=ROOT / "experts")
     app = create_app(settings, watch=False)
@@ -238,8 +238,16 @@ def test_a_stopped_database_gives_503_and_the_site_recovers_when_it_is_back(own_
             services.requests.submit({"municipality": "Schiedam", "question": "Tijdens de storing?",
                                       "kind": "vraagbaak"})
         assert client.get("/api/v1/search?q=schulden").status_code == 200  # searching needs no database
+        status = client.get("/api/v1/status")
+        assert status.status_code == 200
+        assert status.get_json()["storage"] == {"writable": False, "error": "de database is niet bereikbaar"}
+        jobs = Jobs(lock=services.store.job_lock)
+        jobs.add("mail versturen", 60, lambda now: None)
+        jobs.run_due()  # the job waits for the database: one warning, no traceback
+        assert "mail versturen wacht op de database" in caplog.text and "Traceback" not in caplog.text
         own_postgres.start()
         assert client.post("/hulpvraag", data=REQUEST).status_code == 303  # the same app, no restart
+        assert client.get("/api/v1/status").get_json()["storage"] == {"writable": True, "error": None}
         assert [r["reference"][-4:] for r in services.requests.queue()] == ["0001", "0002"]
     finally:
         services.close()

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from wijkwijzer.storage.engine import StorageUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +63,9 @@ class Jobs:
                     if not mine:  # another server runs it right now
                         continue
                     job.run(now)
+            except StorageUnavailable as exc:  # the database is down: one line, not a traceback every round
+                log.warning("achtergrondtaak %s wacht op de database (%s); volgende poging over %s", job.name, exc,
+                            job.every)
             except Exception:
                 log.exception("achtergrondtaak %s mislukt; volgende poging over %s", job.name, job.every)
             ran.append(job.name)

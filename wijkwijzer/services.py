@@ -155,15 +155,20 @@ class Services:
 
     def status(self) -> dict:
         """Index state for `/api/v1/status` and the CLI."""
-        run = self.runs.last()
-        changed = self.runs.last(with_changes=True)
+        error = self.store.read_only
+        try:
+            run = self.runs.last()
+            changed = self.runs.last(with_changes=True)
+        except UNAVAILABLE:  # a PostgreSQL that is down: the index and search still answer
+            run = changed = None
+            error = "de database is niet bereikbaar"
         return {
             "documents": self.index.count(),
             "last_indexed": changed["finished"] if changed else None,
             "errors": [p for p in (run["problems"] if run else []) if p["severity"] == "error"],
             "warnings": len([p for p in (run["problems"] if run else []) if p["severity"] == "warning"]),
             "semantic": self.semantic.status().to_dict(),
-            "storage": {"writable": self.store.read_only is None, "error": self.store.read_only},
+            "storage": {"writable": error is None, "error": error},
         }
 
     # -- matching ------------------------------------------------------------------------------------------
