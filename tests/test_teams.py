@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_threads
 from tests.test_transactions import race, write_member
 from wijkwijzer.domain.helprequests import MATCHED, TRANSITIONS, AssignmentRefused, RefusedChange
 from wijkwijzer.domain.teams import add_working_days, derive_slots, requested_team, working_days_between
@@ -342,3 +343,19 @@ def test_erasing_a_request_removes_the_free_text_of_decline_and_feedback(svc):
     assert svc.team.feedback.get(other)["why"] == "" and svc.team.feedback.get(other)["useful"] == 5
     reasons = [row["reason"] for row in svc.requests.assignments(request_id, active_only=False)]
     assert "Ik ken Jan Jansen privé" not in reasons
+
+
+def test_first_looks_at_an_older_request_at_once_make_one_team(svc):
+    # A request stored before teams existed gets its slots at the first look; several at once must make one team
+    # (on PostgreSQL the request's row lock orders them, on SQLite the write lock).
+    for _ in range(3):
+        request_id, _ = svc.requests.submit({
+            "municipality": "Schiedam", "contact_name": "Jan", "email": "jan@schiedam.nl", "role": "projectleider",
+            "question": TEAM_QUESTION, "themes": [], "kind": "flexpool", "start": "2026-04-01", "months": 6,
+            "hours_per_week": 3})
+        looks: list[list[dict]] = []
+        run_threads([threading.Thread(target=lambda r=request_id, out=looks: out.append(svc.team.ensure(r)))
+                     for _ in range(4)])
+        positions = [slot["position"] for slot in svc.team.teams.slots(request_id)]
+        assert positions == list(range(1, len(looks[0]) + 1)) and len(positions) >= 1
+        assert all(len(look) == len(positions) for look in looks)
