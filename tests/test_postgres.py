@@ -296,3 +296,22 @@ def test_a_server_on_another_machine_drops_its_cached_answers_after_an_erasure(p
     finally:
         second.close()
         first.close()
+
+
+def test_two_servers_queueing_the_daily_digest_at_once_queue_it_once(pg_url, tmp_path, content_dir):
+    import datetime as dt
+
+    servers = [Services.build(make_settings(tmp_path / name, content_dir, pg_url)) for name in ("een", "twee")]
+    try:
+        servers[0].accounts.add("coord", "Coördinator", "lang-genoeg-wachtwoord")
+        servers[0].accounts.set_mail("coord", email="coord@example.nl", notify="daily")
+        servers[0].requests.submit({**REQUEST, "themes": []})
+        tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1, hours=2)
+        queued: list[list[int]] = []
+        run_threads([threading.Thread(target=lambda s=s: queued.append(s.notifier.queue_digests(tomorrow, 0)))
+                     for s in servers * 2])
+        assert sorted(len(ids) for ids in queued) == [0, 0, 0, 1]
+        assert [m["kind"] for m in servers[1].outbox.list()] == ["digest"]
+    finally:
+        for services in servers:
+            services.close()
