@@ -5,6 +5,7 @@ The web app and the CLI both get a `Services` and call its methods; neither buil
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -206,7 +207,12 @@ class Services:
     def _embed_quietly(self, request_id: int, text: str) -> None:
         try:
             self.pool.query_vectors([text])
-            row = self.requests.get(request_id)
+            with self.store.transaction():
+                # Reading the status locks the row on PostgreSQL: an erasure still in progress (which deletes the
+                # vectors it can see) finishes first, so an erased request is seen as erased here.
+                with contextlib.suppress(KeyError):
+                    self.requests._status(request_id)
+                row = self.requests.get(request_id)
             if row is None or row["erased"]:  # erased while the model was busy: the vector goes too
                 self.pool.cache.forget([text_key(text)])
         except Exception:
