@@ -35,3 +35,15 @@ ensure_nlds() {
   npm ci --prefix scripts/nlds --no-audit --no-fund --silent >/dev/null || \
     echo "warning: npm ci failed; the bundle reproducibility test will be skipped (a failure in CI)" >&2
 }
+
+ensure_postgres() {
+  # Debian's PostgreSQL server binaries (initdb, pg_ctl): tests/postgres.py runs a throwaway cluster with them.
+  # The installed service is not needed (and not started by the tests); only the binaries are used.
+  if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then return 0; fi
+  echo "==> Installing Debian's postgresql for the PostgreSQL storage tests"
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null; }; then
+    echo "warning: could not install postgresql; the PostgreSQL tests will be skipped (a failure in CI)" >&2
+  fi
+}

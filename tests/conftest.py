@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import PostgresServer, find_bin_dir
 from wijkwijzer import create_app
 from wijkwijzer.config import Settings
 from wijkwijzer.services import Services
@@ -45,10 +47,47 @@ def sample_content(tmp_path: Path) -> Path:
     return folder
 
 
-def make_settings(tmp_path: Path, content: Path) -> Settings:
-    """Settings for a test: its own data folder, no watcher."""
+def make_settings(tmp_path: Path, content: Path, database_url: str = "") -> Settings:
+    """Settings for a test: its own data folder, no watcher; SQLite there unless a `database_url` is given."""
     return Settings(content_dir=content, experts_dir=tmp_path / "experts", data_dir=tmp_path / "data",
-                    watch_interval=0, secret_key="test", testing=True)
+                    watch_interval=0, secret_key="test", testing=True, database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL cluster for the whole session (tests/postgres.py), with a migrated template database.
+    Without Debian's PostgreSQL binaries the tests that need it are skipped, or fail in CI
+    (WIJKWIJZER_REQUIRE_BROWSER=1: scripts/test installs them)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = "PostgreSQL (initdb, pg_ctl) is not installed (scripts/test installs Debian's postgresql)"
+        if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir)
+    try:
+        server.init()
+        server.start()
+        server.make_template()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def pg_url(postgres):
+    """A fresh, migrated PostgreSQL database for one test; its URL (WIJKWIJZER_DATABASE_URL)."""
+    url = postgres.fresh_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str:
+    """Run a test on both databases: "" (SQLite in the test's data folder) and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -33,8 +33,9 @@ class Clock:
 
 
 @pytest.fixture
-def app(tmp_path):
-    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
+def app(tmp_path, database_url, monkeypatch):
+    settings = replace(make_settings(tmp_path, SAMPLE_CONTENT, database_url), experts_dir=ROOT / "experts")
+    monkeypatch.setenv("WIJKWIJZER_DATABASE_URL", database_url)  # the CLI commands of a test use it too
     app = create_app(settings, sync=False, watch=False)  # no case studies needed: accounts, pool, requests
     svc = app.extensions["wijkwijzer"]
     svc.accounts.add("coord", "Coördinator Een", PASSWORD)

@@ -123,7 +123,7 @@ def test_without_secure_delete_the_file_would_keep_them(tmp_path, monkeypatch):
 
 
 def snapshot(svc: Services) -> list[str]:
-    return list(svc.store.db.conn.iterdump())
+    return list(svc.store.conn.iterdump())
 
 
 def test_an_erase_cut_by_a_held_write_lock_leaves_everything_and_a_retry_finishes(tmp_path):
@@ -133,12 +133,12 @@ def test_an_erase_cut_by_a_held_write_lock_leaves_everything_and_a_retry_finishe
         before = snapshot(svc)
         other = sqlite3.connect(svc.settings.database_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        svc.store.db.conn.execute("PRAGMA busy_timeout = 200")
+        svc.store.conn.execute("PRAGMA busy_timeout = 200")
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             svc.erase_request(request_id, "coord")
         other.execute("ROLLBACK")
         other.close()
-        svc.store.db.conn.execute("PRAGMA busy_timeout = 30000")
+        svc.store.conn.execute("PRAGMA busy_timeout = 30000")
         assert snapshot(svc) == before  # nothing erased, nothing half erased
         assert svc.erase_request(request_id, "coord") is True
         assert found(raw(svc), STRINGS) == []

@@ -8,7 +8,7 @@ import pytest
 from wijkwijzer.config import Settings, SettingsError, mail_settings, parse_smtp_url
 from wijkwijzer.domain.mail import FAILED, MAX_ATTEMPTS, PENDING, SENT, Message, retry_delay
 from wijkwijzer.mail import compose
-from wijkwijzer.storage.db import Store
+from wijkwijzer.storage.db import open_store
 from wijkwijzer.storage.outbox import CLAIM_LEASE, Outbox
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -19,8 +19,8 @@ def mail(to="a@example.nl", request_id=None) -> Message:
 
 
 @pytest.fixture
-def outbox(tmp_path) -> Outbox:
-    store = Store(tmp_path / "db.sqlite")
+def outbox(tmp_path, database_url) -> Outbox:
+    store = open_store(database_url or f"sqlite:///{tmp_path / 'db.sqlite'}")
     yield Outbox(store)
     store.close()
 

@@ -102,7 +102,7 @@ def test_coordinator_pages_speak_in_names_hours_scores_and_local_time(app):
     svc.store.db.execute("UPDATE help_requests SET created = '2026-12-03T13:05:00+00:00' WHERE id = ?", [request_id])
     svc.store.db.execute("UPDATE request_events SET at = '2026-07-03T23:30:00+00:00' WHERE request_id = ?",
                          [request_id])
-    svc.store.db.conn.commit()
+    svc.store.conn.commit()
     html = client.get(f"/coordinator/aanvraag/{request_id}").get_data(as_text=True)
     page = text(html)
     assert "Ingediend 3 december 2026, 14:05" in page

@@ -8,7 +8,7 @@ import sqlite_utils
 
 from tests.conftest import run_threads
 from wijkwijzer.storage import schema
-from wijkwijzer.storage.db import Store, now
+from wijkwijzer.storage.db import Store, now, open_store
 from wijkwijzer.storage.references import format_reference, local_year
 from wijkwijzer.storage.requests import RequestStore
 
@@ -22,13 +22,13 @@ def test_year_is_the_dutch_one_and_numbers_have_four_digits_at_least():
     assert format_reference(2026, 42) == "WW-2026-0042" and format_reference(2026, 12345) == "WW-2026-12345"
 
 
-def test_concurrent_submissions_get_unique_consecutive_numbers(tmp_path):
-    path = tmp_path / "db.sqlite"
-    Store(path).close()
+def test_concurrent_submissions_get_unique_consecutive_numbers(tmp_path, database_url):
+    url = database_url or f"sqlite:///{tmp_path / 'db.sqlite'}"
+    open_store(url).close()
     references, errors = [], []
 
     def submit() -> None:
-        requests = RequestStore(Store(path))  # its own connection, as another process would have
+        requests = RequestStore(open_store(url))  # its own connections, as another server would have
         for _ in range(15):
             try:
                 request_id, _ = requests.submit(dict(DATA))

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_threads
 from tests.test_transactions import race, write_member
 from wijkwijzer.domain.helprequests import MATCHED, TRANSITIONS, AssignmentRefused, RefusedChange
 from wijkwijzer.domain.teams import add_working_days, derive_slots, requested_team, working_days_between
@@ -24,7 +25,7 @@ TEAM_QUESTION = ("Voor de sloop-nieuwbouw van onze wijk zoeken we tijdelijk twee
 
 
 @pytest.fixture
-def svc(tmp_path: Path, content_dir: Path):
+def svc(tmp_path: Path, content_dir: Path, database_url: str):
     experts = tmp_path / "experts"
     write_member(experts, "kim-klein", 3)
     write_member(experts, "ruud-ruim", 40)
@@ -35,7 +36,7 @@ def svc(tmp_path: Path, content_dir: Path):
     write_member(experts, "nul-uren", 0)
     write_member(experts, "eva-econoom", 20, role="Planeconoom", expertise="[grondexploitatie, woningbouw]",
                  body="Planeconoom voor grondexploitaties bij sloop en nieuwbouw.")
-    services = Services.build(make_settings(tmp_path, content_dir))
+    services = Services.build(make_settings(tmp_path, content_dir, database_url))
     yield services
     services.close()
 
@@ -248,7 +249,7 @@ def test_an_active_assignment_of_an_older_database_becomes_one_accepted_slot(tmp
     steps = schema.STEPS
     schema.STEPS = steps[:2]
     try:
-        schema.migrate(old.transaction)
+        schema.migrate(old)
     finally:
         schema.STEPS = steps
     conn = sqlite3.connect(path)
@@ -318,6 +319,7 @@ def test_the_invitations_command_runs_the_clock(svc, monkeypatch):
     monkeypatch.setenv("WIJKWIJZER_DATA_DIR", str(svc.settings.data_dir))
     monkeypatch.setenv("WIJKWIJZER_CONTENT_DIR", str(svc.settings.content_dir))
     monkeypatch.setenv("WIJKWIJZER_EXPERTS_DIR", str(svc.settings.experts_dir))
+    monkeypatch.setenv("WIJKWIJZER_DATABASE_URL", svc.settings.database_url)
     result = CliRunner().invoke(main, ["invitations"])
     assert result.exit_code == 0 and "1 verlopen uitnodigingen" in result.output, result.output
     assert svc.team.ensure(request_id)[0]["link"] is None
@@ -341,3 +343,19 @@ def test_erasing_a_request_removes_the_free_text_of_decline_and_feedback(svc):
     assert svc.team.feedback.get(other)["why"] == "" and svc.team.feedback.get(other)["useful"] == 5
     reasons = [row["reason"] for row in svc.requests.assignments(request_id, active_only=False)]
     assert "Ik ken Jan Jansen privé" not in reasons
+
+
+def test_first_looks_at_an_older_request_at_once_make_one_team(svc):
+    # A request stored before teams existed gets its slots at the first look; several at once must make one team
+    # (on PostgreSQL the request's row lock orders them, on SQLite the write lock).
+    for _ in range(3):
+        request_id, _ = svc.requests.submit({
+            "municipality": "Schiedam", "contact_name": "Jan", "email": "jan@schiedam.nl", "role": "projectleider",
+            "question": TEAM_QUESTION, "themes": [], "kind": "flexpool", "start": "2026-04-01", "months": 6,
+            "hours_per_week": 3})
+        looks: list[list[dict]] = []
+        run_threads([threading.Thread(target=lambda r=request_id, out=looks: out.append(svc.team.ensure(r)))
+                     for _ in range(4)])
+        positions = [slot["position"] for slot in svc.team.teams.slots(request_id)]
+        assert positions == list(range(1, len(looks[0]) + 1)) and len(positions) >= 1
+        assert all(len(look) == len(positions) for look in looks)

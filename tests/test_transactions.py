@@ -37,13 +37,13 @@ def write_member(experts: Path, slug: str, hours: float, conflicts: str = "[]", 
 
 
 @pytest.fixture
-def svc(tmp_path: Path, content_dir: Path):
+def svc(tmp_path: Path, content_dir: Path, database_url: str):
     experts = tmp_path / "experts"
     write_member(experts, "kim-klein", 3)
     write_member(experts, "ruud-ruim", 40)
     write_member(experts, "wil-weg", 8, until="2025-06-30")
     write_member(experts, "co-conflict", 8, conflicts="[Schiedam]")
-    services = Services.build(make_settings(tmp_path, content_dir))
+    services = Services.build(make_settings(tmp_path, content_dir, database_url))
     yield services
     services.close()
 
@@ -148,12 +148,19 @@ def test_a_failed_write_leaves_nothing_half_done(svc, monkeypatch):
 
 def test_transactions_are_immediate_and_nest_into_one(svc):
     store = svc.store
+    if store.backend != "sqlite":
+        with store.transaction():
+            with store.transaction():
+                assert store.in_transaction()
+            assert store.in_transaction()
+        assert not store.in_transaction()
+        return
     with store.transaction():
-        assert store.db.conn.in_transaction
+        assert store.conn.in_transaction
         with store.transaction():  # a use case calling another joins its transaction
-            assert store.db.conn.in_transaction
-        assert store.db.conn.in_transaction
-    assert not store.db.conn.in_transaction
+            assert store.conn.in_transaction
+        assert store.conn.in_transaction
+    assert not store.conn.in_transaction
 
 
 def _link_in_process(settings, request_id: int, barrier, results) -> None:
@@ -192,12 +199,12 @@ def test_server_processes_cannot_both_book_the_last_hours(svc):
                 svc.requests.set_status(rid, "afgewezen", "test", "volgende ronde")
 
 
-def _submit_and_hang(database: Path, started) -> None:
+def _submit_and_hang(database: str, started) -> None:
     """Insert a request inside a transaction, then hang before its event (killed there by the test)."""
-    from wijkwijzer.storage.db import Store
+    from wijkwijzer.storage.db import open_store
     from wijkwijzer.storage.requests import RequestStore
 
-    store = Store(database)
+    store = open_store(database)
     requests = RequestStore(store)
 
     def hang(*args, **kwargs) -> None:
@@ -217,7 +224,7 @@ def test_a_process_killed_mid_write_leaves_no_half_request_and_no_lock(svc):
     kept = new_request(svc)
     context = multiprocessing.get_context("spawn")
     started = context.Event()
-    process = context.Process(target=_submit_and_hang, args=(svc.settings.database_path, started))
+    process = context.Process(target=_submit_and_hang, args=(svc.settings.database, started))
     process.start()
     assert started.wait(60), "the writer never reached the point between its two inserts"
     os.kill(process.pid, signal.SIGKILL)

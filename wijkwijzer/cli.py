@@ -434,6 +434,81 @@ def _document_count(settings: Settings) -> int:
         index.close()
 
 
+@main.group("db")
+def db_group() -> None:
+    """The database: schema steps, and moving an installation between SQLite and PostgreSQL."""
+
+
+def _open_database(url: str, migrate_now: bool = True):
+    """A store for a database URL, with the failure said plainly (which database, what went wrong)."""
+    from wijkwijzer.storage.db import UNAVAILABLE, open_store
+
+    try:
+        return open_store(url, migrate_now=migrate_now)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except UNAVAILABLE as exc:
+        raise click.ClickException(f"kan de database niet openen: {exc}") from None
+
+
+@db_group.command("migrate")
+def db_migrate() -> None:
+    """Apply the schema steps the database (WIJKWIJZER_DATABASE_URL, or SQLite in the data folder) has not had.
+
+    The site does this itself at start; run it before starting several servers on a new PostgreSQL database.
+    Running it again changes nothing.
+    """
+    from wijkwijzer.storage.db import UNAVAILABLE
+    from wijkwijzer.storage.schema import STEPS, migrate
+
+    store = _open_database(_settings().database, migrate_now=False)
+    try:
+        if store.read_only:
+            raise click.ClickException(f"de database is alleen-lezen: {store.read_only}")
+        ran = migrate(store)
+    except UNAVAILABLE as exc:
+        raise click.ClickException(f"de schemastappen konden niet worden uitgevoerd: {exc}") from None
+    finally:
+        store.close()
+    click.echo(f"{ran} schemastappen uitgevoerd; {store.describe()} is bij stap {len(STEPS)}.")
+
+
+@db_group.command("copy")
+@click.option("--from", "source", required=True, metavar="URL", help="sqlite:///path/to/wijkwijzer.db or postgresql://...")
+@click.option("--to", "target", required=True, metavar="URL", help="The (empty) database to fill.")
+@click.option("--replace", is_flag=True, help="Delete what the target holds first (in the same transaction).")
+def db_copy(source: str, target: str, replace: bool) -> None:
+    """Copy an installation's database to another one, checked by row counts and checksums per table.
+
+    Example: wijkwijzer db copy --from sqlite:///data/wijkwijzer.db --to postgresql://wijkwijzer@db/wijkwijzer
+
+    Stop the site first: changes made during the copy are not in it.
+    """
+    from pathlib import Path
+
+    from wijkwijzer.storage.transfer import CopyError, copy_database
+
+    if source.startswith("sqlite:///") and not Path(source.removeprefix("sqlite:///")).is_file():
+        raise click.UsageError(f"--from: het bestand {source.removeprefix('sqlite:///')} bestaat niet")
+    if source == target:
+        raise click.UsageError("--from en --to zijn dezelfde database")
+    origin = _open_database(source)
+    try:
+        goal = _open_database(target)
+        try:
+            report = copy_database(origin, goal, replace=replace)
+        except CopyError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            goal.close()
+    finally:
+        origin.close()
+    for table in report:
+        click.echo(f"{table.table}: {table.rows} rijen, controlegetal {table.checksum}")
+    click.echo(f"{sum(t.rows for t in report)} rijen in {len(report)} tabellen gekopieerd naar {goal.describe()}; "
+               "aantallen en controlegetallen kloppen.")
+
+
 @contextlib.contextmanager
 def _services():
     services = Services.build(_settings())

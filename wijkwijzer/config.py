@@ -73,6 +73,11 @@ class Settings:
     # Seconds between runs of the background jobs (sending due mail, digests, reminders); 0 turns them off.
     jobs_interval: float = 5.0
     digest_hour: int = 8  # hour (Dutch time) of the daily digest of new requests
+    # Where shared state lives: empty means SQLite in the data folder (one machine); postgresql://user:pw@host/db
+    # lets several servers share it (README "Several servers with PostgreSQL"). `database_pool_size` caps each
+    # process's PostgreSQL connections.
+    database_url: str = field(default="", repr=False)
+    database_pool_size: int = 10
 
     @property
     def smtp(self) -> SmtpConfig | None:
@@ -96,6 +101,11 @@ class Settings:
     def database_path(self) -> Path:
         """The SQLite database file."""
         return self.data_dir / "wijkwijzer.db"
+
+    @property
+    def database(self) -> str:
+        """The database URL in effect: `database_url`, or SQLite in the data folder."""
+        return self.database_url or f"sqlite:///{self.database_path}"
 
     @property
     def default_model_dir(self) -> Path:
@@ -155,6 +165,8 @@ class Settings:
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,
             jobs_interval=float(number("JOBS_INTERVAL", cls.jobs_interval, float)),
             digest_hour=_hour(int(number("DIGEST_HOUR", cls.digest_hour, int))),
+            database_url=_database_url(env.get(ENV_PREFIX + "DATABASE_URL", "").strip()),
+            database_pool_size=max(2, int(number("DATABASE_POOL_SIZE", cls.database_pool_size, int))),
             **mail_settings(env),
         )
 
@@ -337,3 +349,12 @@ def _hour(value: int) -> int:
     if not 0 <= value <= 23:
         raise SettingsError(f"{ENV_PREFIX}DIGEST_HOUR={value}: expected an hour from 0 to 23")
     return value
+
+
+def _database_url(url: str) -> str:
+    """WIJKWIJZER_DATABASE_URL checked for its scheme (the password is never repeated in the message)."""
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise SettingsError(f"{ENV_PREFIX}DATABASE_URL starts with {scheme!r}: expected sqlite:///path/to/file.db "
+                            "or postgresql://user:password@host:5432/database")
+    return url

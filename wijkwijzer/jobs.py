@@ -1,14 +1,20 @@
 """Periodic jobs of the running site (sending due mail, daily digests, invitation reminders): a small registry
 that one background thread per process runs. Jobs must be safe to run in several processes at once (each claims
-its work inside a transaction), because every server process runs them."""
+its work inside a transaction), because every server process runs them. With several servers on one PostgreSQL
+database each job also takes a lock of the cluster (`Store.job_lock`: pg_try_advisory_lock), so exactly one
+server runs it at a time; the others skip that turn."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+
+from wijkwijzer.storage.engine import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +32,12 @@ class Job:
 class Jobs:
     """The registry: `add` jobs while building the services, `run_due(now)` runs the ones whose time has come."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock: Callable[[str], AbstractContextManager[bool]] | None = None) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        # `lock(name)` yields whether this process may run the job now (the composition root passes
+        # Store.job_lock); without one every job may run.
+        self.lock = lock or (lambda name: contextlib.nullcontext(True))
 
     def add(self, name: str, every_seconds: float, run: Callable[[dt.datetime], object]) -> None:
         """Register (or replace) a job; it first runs on the next round."""
@@ -50,7 +59,13 @@ class Jobs:
                 continue
             job.next_run = now + job.every
             try:
-                job.run(now)
+                with self.lock(job.name) as mine:
+                    if not mine:  # another server runs it right now
+                        continue
+                    job.run(now)
+            except StorageUnavailable as exc:  # the database is down: one line, not a traceback every round
+                log.warning("achtergrondtaak %s wacht op de database (%s); volgende poging over %s", job.name, exc,
+                            job.every)
             except Exception:
                 log.exception("achtergrondtaak %s mislukt; volgende poging over %s", job.name, job.every)
             ran.append(job.name)

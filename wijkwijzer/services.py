@@ -5,10 +5,12 @@ The web app and the CLI both get a `Services` and call its methods; neither buil
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -38,7 +40,7 @@ from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
-from wijkwijzer.storage.db import Store
+from wijkwijzer.storage.db import UNAVAILABLE, Store, open_store
 from wijkwijzer.storage.lease import WriterLease
 from wijkwijzer.storage.outbox import Outbox
 from wijkwijzer.storage.requests import FeedbackStore, RequestStore
@@ -51,6 +53,7 @@ from wijkwijzer.text.dutch import dutch_lexicon
 
 log = logging.getLogger(__name__)
 SENT_MAIL_DAYS = 30
+ERASURE_POLL = 2.0  # seconds between reads of the erasures of other servers (PostgreSQL)
 
 
 @dataclass
@@ -80,6 +83,10 @@ class Services:
     _stop: threading.Event = field(default_factory=threading.Event)
     _executor: ThreadPoolExecutor | None = None
     _erasures_seen: tuple | None = None
+    # Servers on other machines share no data folder: on PostgreSQL the erasures are also read from the database,
+    # at most every ERASURE_POLL seconds (a search must not wait for the database each time).
+    _erasures_stored: tuple | None = None
+    _erasures_polled: float = 0.0
     _jobs_thread: threading.Thread | None = None
 
     @classmethod
@@ -93,7 +100,7 @@ class Services:
         """
         whoosh_patches.install()  # before any index is read: concurrent searches rely on it
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(settings.database_path)
+        store = open_store(settings.database, pool_size=settings.database_pool_size)
         runs, vectors = IndexRuns(store), VectorCache(store)
         index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))
@@ -119,6 +126,7 @@ class Services:
                        notifier=notifier, team=team)
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
+        services.jobs.lock = store.job_lock  # on PostgreSQL one server of the cluster runs each job at a time
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
         services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
@@ -148,15 +156,20 @@ class Services:
 
     def status(self) -> dict:
         """Index state for `/api/v1/status` and the CLI."""
-        run = self.runs.last()
-        changed = self.runs.last(with_changes=True)
+        error = self.store.read_only
+        try:
+            run = self.runs.last()
+            changed = self.runs.last(with_changes=True)
+        except UNAVAILABLE:  # a PostgreSQL that is down: the index and search still answer
+            run = changed = None
+            error = "de database is niet bereikbaar"
         return {
             "documents": self.index.count(),
             "last_indexed": changed["finished"] if changed else None,
             "errors": [p for p in (run["problems"] if run else []) if p["severity"] == "error"],
             "warnings": len([p for p in (run["problems"] if run else []) if p["severity"] == "warning"]),
             "semantic": self.semantic.status().to_dict(),
-            "storage": {"writable": self.store.read_only is None, "error": self.store.read_only},
+            "storage": {"writable": error is None, "error": error},
         }
 
     # -- matching ------------------------------------------------------------------------------------------
@@ -194,7 +207,12 @@ class Services:
     def _embed_quietly(self, request_id: int, text: str) -> None:
         try:
             self.pool.query_vectors([text])
-            row = self.requests.get(request_id)
+            with self.store.transaction():
+                # Reading the status locks the row on PostgreSQL: an erasure still in progress (which deletes the
+                # vectors it can see) finishes first, so an erased request is seen as erased here.
+                with contextlib.suppress(KeyError):
+                    self.requests._status(request_id)
+                row = self.requests.get(request_id)
             if row is None or row["erased"]:  # erased while the model was busy: the vector goes too
                 self.pool.cache.forget([text_key(text)])
         except Exception:
@@ -305,6 +323,15 @@ class Services:
         if stamp != self._erasures_seen:  # another process erased (one stat() per search)
             self._drop_text_caches()
             self._erasures_seen = stamp
+        if self.store.backend != "sqlite" and time.monotonic() - self._erasures_polled >= ERASURE_POLL:
+            self._erasures_polled = time.monotonic()
+            try:
+                stored = self.requests.erasures()
+            except UNAVAILABLE:
+                return  # searching works without the database; the next poll tries again
+            if stored != self._erasures_stored:  # another server erased
+                self._drop_text_caches()
+                self._erasures_stored = stored
 
     def _drop_text_caches(self) -> None:
         self.hybrid.clear_cache()

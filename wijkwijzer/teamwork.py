@@ -69,8 +69,10 @@ class Teams:
             created = dt.date.fromisoformat(row["created"][:10])
             specs = derive_slots(to_help_request(row), created)
             with self.store.transaction():  # checked again inside: two first looks must not make two teams
-                if not self.teams.ever_had_slots(request_id) and self.requests._status(request_id) not in (
-                        "afgerond", "afgewezen"):
+                # The status first: on PostgreSQL reading it locks the request, so the second look waits here
+                # and then sees the first one's slots.
+                status = self.requests._status(request_id)
+                if status not in ("afgerond", "afgewezen") and not self.teams.ever_had_slots(request_id):
                     self.teams.add_slots(request_id, specs, "wijkwijzer", at or utcnow())
         return self.teams.slots(request_id)
 

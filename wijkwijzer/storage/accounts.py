@@ -71,10 +71,13 @@ class Accounts:
         return True
 
     def mail_recipients(self, notify: str) -> list[dict]:
-        """Coordinators with an e-mail address who chose `notify` ("direct" or "daily")."""
+        """Coordinators with an e-mail address who chose `notify` ("direct" or "daily"). Inside a transaction on
+        PostgreSQL their rows stay locked until it ends, so a second digest run waits and then reads the window
+        the first one moved on."""
+        for_update = self.store.db.dialect.for_update if self.store.in_transaction() else ""
         return list(self.store.db.query(
             "SELECT username, name, email, created, digest_until FROM users WHERE role = 'coordinator' "
-            "AND email != '' AND notify = ? ORDER BY username", [notify]))
+            f"AND email != '' AND notify = ? ORDER BY username{for_update}", [notify]))
 
     def mark_digest(self, username: str, until: str) -> None:
         """Record that `username`'s digests cover new requests up to `until` (UTC, ISO)."""

@@ -50,10 +50,11 @@ class Outbox:
         stamp = _stamp(now)
         until = _stamp((now or dt.datetime.now(dt.UTC)) + CLAIM_LEASE)
         token = secrets.token_hex(8)
+        # On PostgreSQL the rows are locked as they are chosen (SKIP LOCKED), so two senders take different ones.
         with self.store.transaction() as db:
             ids = [row[0] for row in db.execute(
                 "SELECT id FROM outbox WHERE (status = ? AND next_attempt <= ?) OR (status = ? AND claimed_until <= ?)"
-                " ORDER BY next_attempt, id LIMIT ?", [PENDING, stamp, SENDING, stamp, limit])]
+                f" ORDER BY next_attempt, id LIMIT ?{db.dialect.skip_locked}", [PENDING, stamp, SENDING, stamp, limit])]
             if not ids:
                 return token, []
             marks = ",".join("?" * len(ids))

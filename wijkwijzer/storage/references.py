@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
+from wijkwijzer.storage.engine import Database
 
 PREFIX = "WW"
 LOCAL = ZoneInfo("Europe/Amsterdam")
@@ -25,10 +25,10 @@ def format_reference(year: int, number: int) -> str:
     return f"{PREFIX}-{year}-{number:04d}"
 
 
-def next_reference(db: sqlite_utils.Database, stamp: str) -> str:
+def next_reference(db: Database, stamp: str) -> str:
     """The next number of the year of `stamp`; call inside the transaction that stores the request."""
     year = local_year(stamp)
     db.execute("INSERT INTO request_numbers (year, last) VALUES (?, 1) "
-               "ON CONFLICT (year) DO UPDATE SET last = last + 1", [year])
+               "ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1", [year])
     number = db.execute("SELECT last FROM request_numbers WHERE year = ?", [year]).fetchone()[0]
     return format_reference(year, int(number))

@@ -48,7 +48,7 @@ class RequestStore:
 
     @property
     def db(self):
-        """This thread's sqlite-utils database (for reads; writes go through `store.transaction()`)."""
+        """This thread's database (for reads; writes go through `store.transaction()`)."""
         return self.store.db
 
     # -- requests ------------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class RequestStore:
         """Hours per week each member is booked for on a day, by active assignments."""
         day = on.isoformat()
         rows = self.db.execute(
-            "SELECT member_id, sum(hours_per_week) FROM assignments WHERE active = 1 AND start <= ? AND end >= ? "
+            "SELECT member_id, sum(hours_per_week) FROM assignments WHERE active = 1 AND start <= ? AND \"end\" >= ? "
             "GROUP BY member_id", [day, day]).fetchall()
         return {member: float(hours) for member, hours in rows}
 
@@ -151,8 +151,9 @@ class RequestStore:
         """Per member the most hours per week booked on any day from `start` to `end` (inclusive), by active links
         (invitations hold hours too), leaving out those of `except_request`."""
         rows = self.db.execute(
-            "SELECT member_id, start, end, hours_per_week FROM assignments WHERE active = 1 AND start <= ? "
-            "AND end >= ? AND request_id IS NOT ?", [end.isoformat(), start.isoformat(), except_request]).fetchall()
+            "SELECT member_id, start, \"end\", hours_per_week FROM assignments WHERE active = 1 AND start <= ? "
+            "AND \"end\" >= ? AND request_id IS DISTINCT FROM ?",
+            [end.isoformat(), start.isoformat(), except_request]).fetchall()
         per_member: dict[str, list[tuple[str, str, float]]] = {}
         for member, first, last, hours in rows:
             per_member.setdefault(member, []).append((first, last, hours))
@@ -164,7 +165,10 @@ class RequestStore:
         return out
 
     def _status(self, request_id: int) -> str:
-        row = self.db.execute("SELECT status FROM help_requests WHERE id = ?", [request_id]).fetchone()
+        """The request's status; inside a transaction on PostgreSQL the row stays locked (FOR UPDATE) until it
+        ends, so racing changes of one request run one after the other, as on SQLite."""
+        for_update = self.db.dialect.for_update if self.store.in_transaction() else ""
+        row = self.db.execute(f"SELECT status FROM help_requests WHERE id = ?{for_update}", [request_id]).fetchone()
         if row is None:
             raise KeyError(request_id)
         return row[0]
@@ -196,7 +200,8 @@ class RequestStore:
         """Remove the personal data of one request (contact, question, notes); keep what statistics need:
         municipality, kind, themes, planning, status and dates. False when it was already erased."""
         with self.store.transaction() as db:
-            row = db.execute("SELECT erased FROM help_requests WHERE id = ?", [request_id]).fetchone()
+            row = db.execute(f"SELECT erased FROM help_requests WHERE id = ?{db.dialect.for_update}",
+                             [request_id]).fetchone()
             if row is None:
                 raise KeyError(request_id)
             if row[0]:
@@ -208,6 +213,11 @@ class RequestStore:
             db.execute("UPDATE assignments SET reason = NULL WHERE request_id = ?", [request_id])
             db.execute("UPDATE feedback SET why = '' WHERE request_id = ?", [request_id])
         return True
+
+    def erasures(self) -> tuple[int, str | None]:
+        """How many requests were erased, and the latest erasure: changes whenever any server erases one."""
+        row = self.db.execute("SELECT count(*), max(erased) FROM help_requests WHERE erased IS NOT NULL").fetchone()
+        return int(row[0]), row[1]
 
     def purgeable(self, older_than: dt.datetime) -> list[int]:
         """Closed requests last changed before `older_than` whose personal data is still there."""
@@ -232,11 +242,10 @@ class FeedbackStore:
     def give(self, request_id: int, useful: int, why: str, pool: str) -> bool:
         """Store the submitter's feedback once; False when it was given before (nothing changes then)."""
         with self.store.transaction() as db:
-            if db.execute("SELECT 1 FROM feedback WHERE request_id = ?", [request_id]).fetchone():
-                return False
-            db["feedback"].insert({"request_id": request_id, "at": now(), "useful": useful, "why": why,
-                                   "pool": pool})
-            return True
+            # ON CONFLICT: two answers at once on PostgreSQL must not raise; the first one stays.
+            return db.execute("INSERT INTO feedback (request_id, at, useful, why, pool) VALUES (?, ?, ?, ?, ?) "
+                              "ON CONFLICT (request_id) DO NOTHING",
+                              [request_id, now(), useful, why, pool]).rowcount == 1
 
     def get(self, request_id: int) -> dict | None:
         """The feedback of one request, or None."""

@@ -1,4 +1,6 @@
-"""The schema, as numbered steps: the database's `user_version` says which steps it has had.
+"""The schema, as numbered steps: the database's version (SQLite's `user_version`, PostgreSQL's `schema_version`
+table) says which steps it has had. Steps are written against the portable `Database` (engine.py), so SQLite and
+PostgreSQL get the same tables.
 
 Each step runs in one transaction with the version bump, so a crash leaves the database at the step before.
 Step 1 brings any earlier database (made before steps were numbered) to the same tables, so it checks what
@@ -8,12 +10,15 @@ exists instead of assuming an empty file. Add a step at the end; never change on
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+from wijkwijzer.storage.engine import Database
+
+if TYPE_CHECKING:
+    from wijkwijzer.storage.db import Store
 
 
-def _step_1(db: sqlite_utils.Database) -> None:
+def _step_1(db: Database) -> None:
     """Index runs, the vector cache, help requests with their events and assignments, audit log, accounts."""
     tables = set(db.table_names())
     if "embeddings" not in tables:
@@ -52,7 +57,7 @@ def _step_1(db: sqlite_utils.Database) -> None:
         db["users"].add_column("role", str, not_null_default="coordinator")
 
 
-def _step_2(db: sqlite_utils.Database) -> None:
+def _step_2(db: Database) -> None:
     """At most one active assignment per request, enforced by the database as well as by the transaction.
 
     Databases written before writes were atomic may hold two; the latest link stays active, as reassigning meant.
@@ -63,7 +68,7 @@ def _step_2(db: sqlite_utils.Database) -> None:
                "WHERE active = 1")
 
 
-def _step_sessions(db: sqlite_utils.Database) -> None:
+def _step_sessions(db: Database) -> None:
     """Login sessions kept on the server: the cookie carries a random id, the table its SHA-256, so ending a
     session (logout, a removed account, a new password or role) takes effect at the next request."""
     if "sessions" not in db.table_names():
@@ -73,7 +78,7 @@ def _step_sessions(db: sqlite_utils.Database) -> None:
 
 
 
-def _step_outbox(db: sqlite_utils.Database) -> None:
+def _step_outbox(db: Database) -> None:
     """The mail outbox (storage/outbox.py): mails written with the change that causes them, sent afterwards."""
     if "outbox" not in db.table_names():
         db["outbox"].create({
@@ -85,7 +90,7 @@ def _step_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_request ON outbox (request_id)")
 
 
-def _step_reference(db: sqlite_utils.Database) -> None:
+def _step_reference(db: Database) -> None:
     """A reference number per help request (WW-2026-0042): a sequence per year, kept in `request_numbers`;
     requests stored before this step get theirs in the order they came in. And the salt from which a status
     link is derived again for later mails (none for earlier requests: their links were random)."""
@@ -103,7 +108,7 @@ def _step_reference(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS help_requests_reference ON help_requests (reference)")
 
 
-def _step_account_mail(db: sqlite_utils.Database) -> None:
+def _step_account_mail(db: Database) -> None:
     """Accounts get an e-mail address and a choice of mail about new requests: at once, a daily digest or none;
     `digest_until` is where the last digest ended."""
     columns = db["users"].columns_dict
@@ -115,7 +120,7 @@ def _step_account_mail(db: sqlite_utils.Database) -> None:
         db["users"].add_column("digest_until", str)
 
 
-def _step_teams(db: sqlite_utils.Database) -> None:
+def _step_teams(db: Database) -> None:
     """Teams: role slots per request, links as invitations (token, state, answer), feedback after closing.
 
     An existing active assignment becomes one accepted slot of its request (it was a confirmed link); ended ones
@@ -133,7 +138,7 @@ def _step_teams(db: sqlite_utils.Database) -> None:
                        ("reminder_token_hash", str)):
         if name not in columns:
             db["assignments"].add_column(name, kind)
-    for row in db.execute("SELECT id, request_id, hours_per_week, start, end, created FROM assignments "
+    for row in db.execute("SELECT id, request_id, hours_per_week, start, \"end\", created FROM assignments "
                           "WHERE active = 1 AND slot_id IS NULL").fetchall():
         assignment, request_id, hours, start, end, created = row
         slot = db["slots"].insert({"request_id": request_id, "position": 1, "role": "", "hours_per_week": hours,
@@ -154,33 +159,35 @@ def _step_teams(db: sqlite_utils.Database) -> None:
                               pk="request_id", foreign_keys=[("request_id", "help_requests", "id")])
 
 
-def _step_municipality_display(db: sqlite_utils.Database) -> None:
+def _step_municipality_display(db: Database) -> None:
     """The municipality as the submitter chose it ("Den Haag"), beside the official name matching uses
     ("'s-Gravenhage"). Earlier requests keep NULL there; the pages then show the official name's everyday form."""
     if "municipality_display" not in db["help_requests"].columns_dict:
         db["help_requests"].add_column("municipality_display", str)
 
 
-STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+STEPS: tuple[Callable[[Database], None], ...] = (
     _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams,
     _step_municipality_display)
 
 
-def version(db: sqlite_utils.Database) -> int:
+def version(db: Database) -> int:
     """The number of steps this database has had."""
-    return int(db.execute("PRAGMA user_version").fetchone()[0])
+    return db.schema_version()
 
 
-def migrate(transaction: Callable[[], AbstractContextManager[sqlite_utils.Database]]) -> int:
-    """Apply the steps the database has not had yet, each in a `transaction()` of the Store that opens the
-    database; returns how many ran. Safe to run from several processes: each step re-reads the version inside
-    its (immediate) transaction."""
+def migrate(store: Store) -> int:
+    """Apply the steps the database has not had yet, each in one `store.transaction()` with its version bump;
+    returns how many ran. Safe to run from several processes or servers at once: each step takes the store's
+    migration lock (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) and re-reads the version inside
+    its transaction, so exactly one of them applies it."""
     ran = 0
     for number, step in enumerate(STEPS, start=1):
-        with transaction() as db:
+        with store.transaction() as db:
+            db.lock("schema", "migrate")
             if version(db) >= number:
                 continue
             step(db)
-            db.execute(f"PRAGMA user_version = {number}")  # transactional in SQLite; a number, never user text
+            db.set_schema_version(number)
             ran += 1
     return ran

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from wijkwijzer.storage.db import Store
+from wijkwijzer.storage.engine import StorageUnavailable
 
 # last_seen is written at most once a minute per session: a page with many requests costs no write each.
 TOUCH_EVERY = 60.0
@@ -99,7 +100,7 @@ class Sessions:
         try:
             with self.store.transaction() as db:
                 write(db)
-        except sqlite3.DatabaseError:
+        except (sqlite3.DatabaseError, StorageUnavailable):
             pass
 
 

@@ -120,10 +120,10 @@ class TeamStore:
             link = self._active(slot_id)
             if link and capacity is not None:
                 self._check_capacity(link["member_id"], spec, capacity, except_slot=slot_id)
-            db.execute("UPDATE slots SET role = ?, hours_per_week = ?, start = ?, end = ? WHERE id = ?",
+            db.execute("UPDATE slots SET role = ?, hours_per_week = ?, start = ?, \"end\" = ? WHERE id = ?",
                        [spec.role, spec.hours_per_week, spec.start.isoformat(), spec.end.isoformat(), slot_id])
             if link:
-                db.execute("UPDATE assignments SET hours_per_week = ?, start = ?, end = ? WHERE id = ?",
+                db.execute("UPDATE assignments SET hours_per_week = ?, start = ?, \"end\" = ? WHERE id = ?",
                            [spec.hours_per_week, spec.start.isoformat(), spec.end.isoformat(), link["id"]])
             self.settle(slot["request_id"], actor)
 
@@ -154,7 +154,7 @@ class TeamStore:
             if status in CLOSED:
                 check_transition(status, MATCHED)
             taken = db.execute("SELECT 1 FROM assignments WHERE request_id = ? AND member_id = ? AND active = 1 "
-                               "AND slot_id IS NOT ?", [request_id, member_id, slot_id]).fetchone()
+                               "AND slot_id IS DISTINCT FROM ?", [request_id, member_id, slot_id]).fetchone()
             if taken:
                 raise AssignmentRefused("staat al in het team van deze aanvraag")
             spec = _spec(slot)
@@ -220,6 +220,7 @@ class TeamStore:
     def end_all(self, request_id: int, at: dt.datetime, reason: str) -> list[dict]:
         """End every active link of a request that is being closed; returns them (for cancellation mails)."""
         with self.store.transaction():
+            self.requests._status(request_id)
             rows = list(self.db["assignments"].rows_where("request_id = ? AND active = 1", [request_id]))
             return [self._end(row, RELEASED, at, reason) for row in rows]
 
@@ -241,6 +242,9 @@ class TeamStore:
     def expire(self, link_id: int, at: dt.datetime) -> dict | None:
         """End an open invitation past its expiry date; the slot goes back to the coordinator. None if answered."""
         with self.store.transaction():
+            found = self.db.execute("SELECT request_id FROM assignments WHERE id = ?", [link_id]).fetchone()
+            if found:
+                self.requests._status(found[0])  # the request's lock first, as in every team change
             rows = list(self.db["assignments"].rows_where("id = ? AND state = ? AND active = 1", [link_id, INVITED]))
             if not rows or at.date() <= dt.date.fromisoformat(rows[0]["expires"]):
                 return None
@@ -276,6 +280,11 @@ class TeamStore:
         slot = self.slot(slot_id)
         if slot is None:
             raise KeyError(slot_id)
+        if self.store.in_transaction():
+            # Lock the request first (every team change does, in this order: request, then member), then read
+            # the slot again as the lock holder sees it.
+            self.requests._status(slot["request_id"])
+            slot = self.slot(slot_id) or slot
         return slot
 
     def _active(self, slot_id: int) -> dict | None:
@@ -286,6 +295,8 @@ class TeamStore:
         link = self.by_token(token)
         if link is None:
             raise KeyError(token)
+        self.requests._status(link["request_id"])  # locks the request (PostgreSQL), then the link is read again
+        link = self.by_token(token) or link
         if link["state"] != INVITED or not link["active"]:
             raise RefusedChange("deze uitnodiging is al beantwoord of ingetrokken")
         if at.date() > dt.date.fromisoformat(link["expires"]):
@@ -296,9 +307,12 @@ class TeamStore:
                         skip: bool = False) -> None:
         if skip:
             return
+        # Two bookings of one member (for different requests) must not both pass: on PostgreSQL they wait here
+        # for each other; on SQLite the write transaction already excludes every other writer.
+        self.db.lock("member", member_id)
         rows = self.db.execute(
-            "SELECT start, end, hours_per_week FROM assignments WHERE active = 1 AND member_id = ? AND start <= ? "
-            "AND end >= ? AND slot_id IS NOT ?", [member_id, spec.end.isoformat(), spec.start.isoformat(),
+            "SELECT start, \"end\", hours_per_week FROM assignments WHERE active = 1 AND member_id = ? AND start <= ? "
+            "AND \"end\" >= ? AND slot_id IS DISTINCT FROM ?", [member_id, spec.end.isoformat(), spec.start.isoformat(),
                                                  except_slot]).fetchall()
         start = spec.start.isoformat()
         days = {start} | {first for first, _, _ in rows if first > start}

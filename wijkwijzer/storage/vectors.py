@@ -41,8 +41,9 @@ class VectorCache:
         rows = [(model, digest, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
                 for digest, v in vectors.items()]
         with self.store.transaction() as db:
-            db.conn.executemany("INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)",
-                                rows)
+            # Another server may store the same passage at the same moment: the last write wins, both are equal.
+            db.executemany("INSERT INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?) ON CONFLICT "
+                           "(model, hash) DO UPDATE SET dim = excluded.dim, vector = excluded.vector", rows)
 
     def forget(self, keys: Iterable[str]) -> int:
         """Delete the vectors of these text hashes under every model (an erased request's question: its hash

@@ -8,6 +8,8 @@ import sqlite3
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from wijkwijzer.storage.engine import StorageUnavailable
+
 log = logging.getLogger(__name__)
 
 MESSAGES = {
@@ -37,6 +39,12 @@ def register(app: Flask) -> None:
         # nothing personal reaches the log. Other database errors are bugs: a 500 with the traceback.
         if not isinstance(exc, sqlite3.OperationalError) and "not authorized" not in str(exc):
             return unexpected(exc)
+        log.error("opslag niet beschikbaar bij %s %s: %s", request.method, request.path, exc)
+        return _render(503)
+
+    @app.errorhandler(StorageUnavailable)
+    def database_unreachable(exc: StorageUnavailable):
+        # PostgreSQL stopped or unreachable (storage/postgres.py): the same 503 as a read-only SQLite file.
         log.error("opslag niet beschikbaar bij %s %s: %s", request.method, request.path, exc)
         return _render(503)
 

@@ -16,6 +16,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from wijkwijzer.config import Settings
+from wijkwijzer.storage.engine import StorageUnavailable
 from wijkwijzer.web.params import services
 
 # No inline script or style anywhere in our templates, so the policy can forbid both.
@@ -95,7 +96,7 @@ def _menu_account() -> dict | None:
     """current_user() for templates: an error page about a broken database must still render."""
     try:
         return current_user()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, StorageUnavailable):
         return None
 
 
