@@ -13,6 +13,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ENV_PREFIX = "WIJKWIJZER_"
+# Extensions of the files a case may carry; WIJKWIJZER_ATTACHMENT_TYPES narrows them (domain/filetypes.py says
+# why SVG and legacy Office files are not among them).
+ATTACHMENT_TYPES = ("pdf", "png", "jpg", "jpeg", "gif", "webp", "docx", "xlsx", "pptx", "odt", "ods", "odp")
 
 
 class SettingsError(ValueError):
@@ -73,6 +76,9 @@ class Settings:
     # Seconds between runs of the background jobs (sending due mail, digests, reminders); 0 turns them off.
     jobs_interval: float = 5.0
     digest_hour: int = 8  # hour (Dutch time) of the daily digest of new requests
+    # Files beside a case study (attachments and images in the body): which extensions, up to what size.
+    attachment_types: tuple[str, ...] = ATTACHMENT_TYPES
+    attachment_max_mb: float = 20.0
 
     @property
     def smtp(self) -> SmtpConfig | None:
@@ -155,6 +161,9 @@ class Settings:
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,
             jobs_interval=float(number("JOBS_INTERVAL", cls.jobs_interval, float)),
             digest_hour=_hour(int(number("DIGEST_HOUR", cls.digest_hour, int))),
+            attachment_types=_attachment_types(env.get(ENV_PREFIX + "ATTACHMENT_TYPES", "")),
+            attachment_max_mb=_positive("ATTACHMENT_MAX_MB", number("ATTACHMENT_MAX_MB", cls.attachment_max_mb,
+                                                                    float)),
             **mail_settings(env),
         )
 
@@ -337,3 +346,15 @@ def _hour(value: int) -> int:
     if not 0 <= value <= 23:
         raise SettingsError(f"{ENV_PREFIX}DIGEST_HOUR={value}: expected an hour from 0 to 23")
     return value
+
+
+def _attachment_types(value: str) -> tuple[str, ...]:
+    """`pdf,png,jpg`: a subset of ATTACHMENT_TYPES (each needs its own content check); empty: all of them."""
+    if not value.strip():
+        return ATTACHMENT_TYPES
+    chosen = tuple(dict.fromkeys(part.strip().lower().lstrip(".") for part in value.split(",") if part.strip()))
+    unknown = [ext for ext in chosen if ext not in ATTACHMENT_TYPES]
+    if unknown or not chosen:
+        raise SettingsError(f"{ENV_PREFIX}ATTACHMENT_TYPES={value!r}: unknown type {unknown[0] if unknown else ''!r};"
+                            f" allowed: {', '.join(ATTACHMENT_TYPES)}")
+    return chosen
