@@ -71,9 +71,9 @@ def folder_of(slug: str) -> str:
 def parse_attachments(value: object) -> tuple[list[Attachment], list[str]]:
     """The `attachments` field: a list of `{file, title}` mappings. Returns the valid entries and one Dutch
     message per problem (the caller adds file, line and field)."""
-    example = "verwacht een lijst als\n  - file: factsheet.pdf\n    title: Factsheet van de aanpak"
     if not isinstance(value, list):
-        return [], [example.replace("\n", " ")]
+        return [], ["verwacht een lijst van bijlagen met elk file en title, zoals '- file: factsheet.pdf' en "
+                    "daaronder '  title: Factsheet van de aanpak'"]
     found: list[Attachment] = []
     problems: list[str] = []
     if len(value) > MAX_ATTACHMENTS:
