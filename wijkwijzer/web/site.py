@@ -82,11 +82,12 @@ def case_file(slug: str, name: str):
         abort(404)
     response = send_file(
         opened.fh, mimetype=opened.kind.media_type, as_attachment=not opened.kind.inline,
-        download_name=PurePosixPath(name).name, conditional=True, last_modified=opened.mtime,
+        download_name=PurePosixPath(name).name, conditional=False, last_modified=opened.mtime,
         etag=f"{opened.inode:x}-{int(opened.mtime * 1e6):x}-{opened.size:x}", max_age=CASE_FILE_MAX_AGE,
     )
-    if response.status_code == 200:
-        response.content_length = opened.size
+    # send_file knows no length for an open file, so it cannot answer ranges (PDF viewers ask for them) itself.
+    response.content_length = opened.size
+    response.make_conditional(request.environ, accept_ranges=True, complete_length=opened.size)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -144,10 +145,9 @@ def filter_url(endpoint_args: dict, req: SearchRequest, facet: str | None = None
 
 
 def tag_url(tag: str) -> str:
-    """The search for one tag: tags are indexed as words of the lead, so a tag of several words (written with
-    hyphens or spaces) is searched as a phrase, exactly as written (no typo correction)."""
-    words = tag.replace("-", " ").split()
-    return url_for("site.search", q=f'"{" ".join(words)}"' if len(words) > 1 else tag, exact="1")
+    """The search for one tag, exactly as written (no typo correction). Tags are indexed in the lead field: a tag
+    of several words is searched as a phrase; a hyphenated one as written, which the analyser keeps together."""
+    return url_for("site.search", q=f'"{tag}"' if " " in tag else tag, exact="1")
 
 
 def register_template_helpers(app: Flask) -> None:
