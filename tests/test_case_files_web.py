@@ -128,7 +128,7 @@ def test_a_file_changed_after_indexing_is_checked_again_when_served(site, tmp_pa
 def test_the_case_page_lists_attachments_shows_the_image_contact_and_tag_links(site):
     client = site[0].test_client()
     page = client.get(f"/casus/{CASE}").get_data(as_text=True)
-    bijlagen = page.split('id="bijlagen"', 1)[1].split("</section>", 1)[0]
+    bijlagen = page.split('id="casus-bijlagen"', 1)[1].split("</section>", 1)[0]
     assert (f'<a class="nl-link" href="{FILES}/factsheet.pdf">Factsheet groene straat</a> '
             '<span class="muted">(PDF, 2 kB)</span>') in bijlagen
     size = len(office("docx"))
@@ -137,8 +137,8 @@ def test_the_case_page_lists_attachments_shows_the_image_contact_and_tag_links(s
     image = re.search(r"<img [^>]*>", page).group(0)
     assert f'src="{FILES}/straat.png"' in image and 'alt="Bewoners planten geveltuinen"' in image
     assert 'width="640"' in image and 'height="360"' in image and 'loading="lazy"' in image
-    meer = page.split('id="meer-weten"', 1)[1].split("</section>", 1)[0]
-    assert "Neem contact op met <strong>Wijkteam Noord</strong>" in meer
+    meer = page.split('id="casus-contact"', 1)[1].split("</section>", 1)[0]
+    assert meer.startswith(">Meer weten</h2>") and "<strong>Wijkteam Noord</strong>" in meer
     assert 'href="mailto:wijkteam@gemeente.example.nl"' in meer
     assert 'href="tel:+31101234567">010 123 45 67</a>' in meer
     assert 'href="https://www.gemeente.example.nl/noord" rel="noopener noreferrer"' in meer
@@ -156,7 +156,21 @@ def test_a_case_without_files_or_contact_shows_neither_section(tmp_path, content
     app = create_app(make_settings(tmp_path, content_dir), watch=False)
     try:
         page = app.test_client().get("/casus/a/kaal").get_data(as_text=True)
-        assert 'id="bijlagen"' not in page and 'id="meer-weten"' not in page
+        assert 'id="casus-bijlagen"' not in page and 'id="casus-contact"' not in page
+    finally:
+        app.extensions["wijkwijzer"].close()
+
+
+def test_a_body_with_its_own_meer_weten_heading_gets_a_contact_section(tmp_path, content_dir):
+    write_case(content_dir, "a/eigen.md", "title: Eigen\ncontact: Wijkteam Zuid",
+               "Tekst.\n\n## Meer weten\n\nBel het wijkteam.")
+    app = create_app(make_settings(tmp_path, content_dir), watch=False)
+    try:
+        page = app.test_client().get("/casus/a/eigen").get_data(as_text=True)
+        headings = re.findall(r"<h2[^>]*>([^<]*)</h2>", page)
+        assert headings.count("Meer weten") == 1 and "Contact" in headings
+        section = page.split('id="casus-contact"')[1].split("</section>")[0]
+        assert "<strong>Wijkteam Zuid</strong>" in section and "<dl>" not in section
     finally:
         app.extensions["wijkwijzer"].close()
 
