@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import SAMPLE_CONTENT
 
-SAMPLE_PDF = SAMPLE_CONTENT / "rotterdam-zuid" / "vroeg-erbij-zuid-factsheet.pdf"
+SAMPLE_PDF = SAMPLE_CONTENT / "arnhem-oost" / "afsprakenkader-warme-verwijzing.pdf"
 
 
 def png(width: int = 3, height: int = 2) -> bytes:

@@ -283,4 +283,4 @@ def test_attachment_settings():
 def test_the_sample_factsheet_is_a_real_pdf():
     from pypdf import PdfReader
 
-    assert "Vroeg Erbij Zuid" in PdfReader(SAMPLE_PDF).pages[0].extract_text()
+    assert "Afsprakenkader warme verwijzing" in PdfReader(SAMPLE_PDF).pages[0].extract_text()
