@@ -494,3 +494,38 @@ def test_no_error_colour_before_an_error(page, site):
     page.wait_for_load_state()
     error = page.evaluate(look, page.locator("#veld-question").element_handle())
     assert error != plain  # the server's verdict does colour it (so the check above can fail)
+
+
+# -- a case with an attachment, an image, "Meer weten" and tag links (issue 15, part 3) -----------------------
+CASE_WITH_FILES = "/casus/arnhem-oost/bereik-voor-en-vroegschoolse-educatie-vergroten"
+
+
+def _case_with_files(page, site: str, name: str) -> None:
+    """Open the sample case with files; its image has loaded (CSP allows our own images) and axe finds nothing."""
+    page.goto(f"{site}{CASE_WITH_FILES}")
+    image = page.get_by_role("img", name=re.compile("^Vier stappen: indicatie op het consultatiebureau"))
+    image.scroll_into_view_if_needed()  # it loads lazily
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    assert page.get_by_role("region", name="Bijlagen").is_visible()
+    # The body ends with its own "Meer weten", so the contact details follow under "Contact".
+    assert page.get_by_role("region", name="Contact").get_by_role("link", name="14 026").is_visible()
+    check(page, name)
+
+
+def test_a_case_with_files_contact_and_tags_in_the_browser(page, site):
+    _case_with_files(page, site, "casus-bijlagen")
+    link = page.get_by_role("link", name="Afsprakenkader warme verwijzing naar de voorschool")
+    assert "(PDF, 30 kB)" in link.locator("xpath=..").inner_text()
+    answer = page.request.get(site + link.get_attribute("href"))
+    assert answer.ok and answer.headers["content-type"] == "application/pdf" and answer.body().startswith(b"%PDF-")
+    assert page.get_by_role("link", name="14 026").get_attribute("href") == "tel:14026"
+    page.get_by_role("link", name="Zoek op trefwoord consultatiebureau").click()
+    page.wait_for_url(re.compile(r"/zoeken\?q=consultatiebureau"))
+    assert page.locator(f'.result a[href="{CASE_WITH_FILES}"]').count() == 1
+
+
+def test_a_case_with_files_at_390_px(phone, site):
+    _case_with_files(phone, site, "casus-bijlagen-390")
+    assert _scroll_width(phone) <= PHONE["width"], _too_wide(phone)
+    image_width = phone.get_by_role("img", name=re.compile("^Vier stappen")).evaluate("img => img.clientWidth")
+    assert image_width < 390  # scaled down to the column, not cut off

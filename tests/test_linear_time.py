@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SAMPLE_CONTENT
+from wijkwijzer.domain.attachments import body_images, parse_attachments
+from wijkwijzer.domain.contact import parse_contact
 from wijkwijzer.domain.content import parse_case, summarise
 from wijkwijzer.domain.files import field_lines, read_frontmatter
 from wijkwijzer.domain.gemeenten import load_gemeenten
@@ -68,6 +70,10 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "email": EMAIL.match,
     "personal_data": PERSONAL_DATA.search,
     "request_form": lambda text: request_form(HelpRequest(municipality="Utrecht", text=text)),
+    # The text as an image's target and as its alt text (a target of spaces then a word took a minute at 50 KB).
+    "body_images": lambda text: body_images(f"![a]({text[1:]} x)\n![{text}](x.png)\n![a](<{text}> \"{text}\")"),
+    "contact": lambda text: parse_contact({"name": text, "email": text, "phone": text, "url": text}),
+    "attachments": lambda text: parse_attachments([{"file": text, "title": text}]),
 }
 
 

@@ -75,7 +75,8 @@ def index(full: bool) -> None:
 @main.command()
 @click.option("--strict", is_flag=True, help="Also exit 1 when there are only warnings.")
 def check(strict: bool) -> None:
-    """Validate every case study and pool member; print one `path:line: field: message` line per problem.
+    """Validate every case study (with the files it lists and its images) and pool member; print one
+    `path:line: field: message` line per problem.
 
     Exits 1 when a file has an error (it would not be indexed, or the member not matched); warnings (unknown
     fields, taxonomy values, provinces or municipalities) are printed but only fail with --strict.

@@ -13,6 +13,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ENV_PREFIX = "WIJKWIJZER_"
+# Extensions of the files a case may carry; WIJKWIJZER_ATTACHMENT_TYPES narrows them (domain/filetypes.py says
+# why SVG and legacy Office files are not among them).
+ATTACHMENT_TYPES = ("pdf", "png", "jpg", "jpeg", "gif", "webp", "docx", "xlsx", "pptx", "odt", "ods", "odp")
 
 
 class SettingsError(ValueError):
@@ -78,6 +81,10 @@ class Settings:
     # process's PostgreSQL connections.
     database_url: str = field(default="", repr=False)
     database_pool_size: int = 10
+
+    # Files beside a case study (attachments and images in the body): which extensions, up to what size.
+    attachment_types: tuple[str, ...] = ATTACHMENT_TYPES
+    attachment_max_mb: float = 20.0
 
     @property
     def smtp(self) -> SmtpConfig | None:
@@ -167,6 +174,10 @@ class Settings:
             digest_hour=_hour(int(number("DIGEST_HOUR", cls.digest_hour, int))),
             database_url=_database_url(env.get(ENV_PREFIX + "DATABASE_URL", "").strip()),
             database_pool_size=max(2, int(number("DATABASE_POOL_SIZE", cls.database_pool_size, int))),
+
+            attachment_types=_attachment_types(env.get(ENV_PREFIX + "ATTACHMENT_TYPES", "")),
+            attachment_max_mb=_positive("ATTACHMENT_MAX_MB", number("ATTACHMENT_MAX_MB", cls.attachment_max_mb,
+                                                                    float)),
             **mail_settings(env),
         )
 
@@ -358,3 +369,14 @@ def _database_url(url: str) -> str:
         raise SettingsError(f"{ENV_PREFIX}DATABASE_URL starts with {scheme!r}: expected sqlite:///path/to/file.db "
                             "or postgresql://user:password@host:5432/database")
     return url
+
+def _attachment_types(value: str) -> tuple[str, ...]:
+    """`pdf,png,jpg`: a subset of ATTACHMENT_TYPES (each needs its own content check); empty: all of them."""
+    if not value.strip():
+        return ATTACHMENT_TYPES
+    chosen = tuple(dict.fromkeys(part.strip().lower().lstrip(".") for part in value.split(",") if part.strip()))
+    unknown = [ext for ext in chosen if ext not in ATTACHMENT_TYPES]
+    if unknown or not chosen:
+        raise SettingsError(f"{ENV_PREFIX}ATTACHMENT_TYPES={value!r}: unknown type {unknown[0] if unknown else ''!r};"
+                            f" allowed: {', '.join(ATTACHMENT_TYPES)}")
+    return chosen

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wijkwijzer.casefiles import check_case_files
 from wijkwijzer.domain.acronyms import ACRONYMS_FILE, load_acronyms
+from wijkwijzer.domain.attachments import Attachment, FilePolicy
 from wijkwijzer.domain.content import CaseStudy, ParseResult, parse_case, slug_for
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import TAXONOMY_FILE, Taxonomy, load_taxonomy
@@ -48,6 +50,10 @@ class _Seen:
     parsed: bool = False
     case: CaseStudy | None = None
     problems: list[Problem] = field(default_factory=list)
+    # What the parse alone gave, before the files beside the case were checked (they are checked again on
+    # every sync while they keep the case out, so adding a missing file publishes the case).
+    parsed_case: CaseStudy | None = None
+    parse_problems: list[Problem] = field(default_factory=list)
 
 
 def iter_content_files(content_dir: Path) -> dict[str, tuple[str, tuple[int, int]]]:
@@ -83,8 +89,9 @@ class KnowledgeBase:
     """Content folder + taxonomy + full-text index, kept in sync."""
 
     def __init__(self, content_dir: Path, index: FulltextIndex, runs: IndexRuns, procs: int = 1,
-                 parser: ParseWorker | None = None) -> None:
+                 parser: ParseWorker | None = None, files: FilePolicy | None = None) -> None:
         self.content_dir = Path(content_dir)
+        self.files = files or FilePolicy()  # allowed types and size of attachments and images
         self.parser = parser or ParseWorker()  # each file is parsed within a time budget
         self.index = index
         self.runs = runs
@@ -219,7 +226,8 @@ class KnowledgeBase:
         digest.update(f"|{ANALYSIS_VERSION}|{self._taxonomy_fingerprint()}".encode())
         content_hash = digest.hexdigest()
         if previous and previous.content_hash == content_hash:
-            return _Seen(signature, content_hash, previous.raw, previous.parsed, previous.case, previous.problems)
+            return _Seen(signature, content_hash, previous.raw, previous.parsed, previous.case, previous.problems,
+                         previous.parsed_case, previous.parse_problems)
         return _Seen(signature, content_hash, raw)
 
     def _parse(self, relative: str, seen: _Seen) -> _Seen:
@@ -228,6 +236,12 @@ class KnowledgeBase:
             result = self.parser.parse(parse_case, relative, seen.raw or b"", self.taxonomy, seen.content_hash,
                                        failed=lambda problem: ParseResult(None, [problem]))
             seen.case, seen.problems, seen.parsed, seen.raw = result.case, result.problems, True, None
+            seen.parsed_case, seen.parse_problems = result.case, result.problems
+        case = seen.parsed_case
+        if case is not None and (case.attachments or case.images):
+            found = check_case_files(self.content_dir, relative, case, self.files)
+            seen.problems = [*seen.parse_problems, *found]
+            seen.case = None if any(p.severity == "error" for p in found) else case
         return seen
 
     def _remembered_problems(self) -> dict[str, list[Problem]]:
@@ -252,7 +266,10 @@ class KnowledgeBase:
             organisations=tuple(stored["organisations"]),
             date=dt.date.fromisoformat(stored["date"]) if stored["date"] else None, evidence=stored["evidence"],
             tags=tuple(stored["tags"]), contact=stored["contact"], source_url=stored["source_url"],
-            content_hash=stored["hash"],
+            content_hash=stored["hash"], contact_email=stored.get("contact_email", ""),
+            contact_phone=stored.get("contact_phone", ""), contact_url=stored.get("contact_url", ""),
+            attachments=tuple(Attachment(a["file"], a["title"]) for a in stored.get("attachments", ())),
+            images=tuple(stored.get("images", ())),
         )
 
     def _problems_changed(self, problems: list[Problem]) -> bool:

@@ -14,7 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from wijkwijzer.casefiles import CaseFiles, FileRefused, OpenedFile, describe_case_files, listed_files, open_case_file
 from wijkwijzer.config import Settings
+from wijkwijzer.domain.attachments import FilePolicy
 from wijkwijzer.domain.helprequests import (
     FormResult,
     HelpRequest,
@@ -105,7 +107,8 @@ class Services:
         index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))
         parser = ParseWorker()  # one worker process parses content and pool files, each within its budget
-        knowledge = KnowledgeBase(settings.content_dir, index, runs, procs=procs, parser=parser)
+        knowledge = KnowledgeBase(settings.content_dir, index, runs, procs=procs, parser=parser,
+                                  files=file_policy(settings))
         reason = None
         if embedder is None:
             embedder, reason = make_embedder(settings)
@@ -145,6 +148,22 @@ class Services:
     def case(self, slug: str) -> dict | None:
         """One stored case study."""
         return self.index.get(slug)
+
+    def case_file(self, slug: str, name: str) -> OpenedFile | None:
+        """A file the case `slug` lists (attachment or image), opened after every check; None when the case does
+        not list it or it cannot be served (missing, outside content/, wrong type, too large)."""
+        found = self.index.get(slug)
+        if found is None or name not in listed_files(found):
+            return None
+        try:
+            return open_case_file(self.settings.content_dir, slug, name, self.knowledge.files)
+        except FileRefused:
+            return None
+
+    def case_files(self, slug: str, found: dict) -> CaseFiles:
+        """What a case page shows of the files beside the case: each attachment that can be served, with its
+        type and size, and the size of each image in the body."""
+        return describe_case_files(self.settings.content_dir, slug, found, self.knowledge.files)
 
     def related(self, slug: str, limit: int = 5) -> list[dict]:
         """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
@@ -521,3 +540,8 @@ def make_embedder(settings: Settings) -> tuple[Embedder | None, str | None]:
     return SentenceTransformerEmbedder(str(folder), MODEL_ID, settings.device,
                                        precision=settings.embedding_precision,
                                        query_runtime=settings.query_runtime), None
+
+
+def file_policy(settings: Settings) -> FilePolicy:
+    """The allowed types and the size limit of files beside a case, from the settings."""
+    return FilePolicy(frozenset(settings.attachment_types), int(settings.attachment_max_mb * 1000 * 1000))

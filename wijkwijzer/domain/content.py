@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from wijkwijzer.domain.attachments import RAW_IMAGE, Attachment, body_images, image_problem, parse_attachments
+from wijkwijzer.domain.contact import parse_contact
 from wijkwijzer.domain.files import closest, parse_date, read_frontmatter, text_list
 from wijkwijzer.domain.problems import Problem
 from wijkwijzer.domain.taxonomy import Taxonomy, normalise
@@ -14,6 +16,7 @@ from wijkwijzer.domain.taxonomy import Taxonomy, normalise
 KNOWN_FIELDS = (
     "title", "summary", "type", "themes", "action_lines", "municipality", "focus_area",
     "organisations", "date", "evidence", "tags", "contact", "source_url",
+    "attachments",
 )
 LIST_FIELDS = ("themes", "action_lines", "organisations", "tags")
 TEXT_FIELDS = ("title", "summary", "type", "municipality", "focus_area", "evidence", "contact", "source_url")
@@ -42,9 +45,14 @@ class CaseStudy:
     date: dt.date | None = None
     evidence: str = ""
     tags: tuple[str, ...] = ()
-    contact: str = ""
+    contact: str = ""  # the name of the contact (team, person, organisation)
     source_url: str = ""
     content_hash: str = ""
+    contact_email: str = ""
+    contact_phone: str = ""
+    contact_url: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    images: tuple[str, ...] = ()  # files beside the case that the body shows, as written in the body
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -103,6 +111,16 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
                 problem(key, "verwacht een lijst met tekst, bijvoorbeeld [wonen, duurzaamheid]", line)
                 continue
             values[key] = items
+        elif key == "contact":
+            contact, messages = parse_contact(value)
+            for message in messages:
+                problem(key, message, line)
+            values["contact"] = contact
+        elif key == "attachments":
+            attachments, messages = parse_attachments(value)
+            for message in messages:
+                problem(key, message, line)
+            values[key] = tuple(attachments)
         elif key == "date":
             parsed = parse_date(value)
             if parsed is None:
@@ -114,6 +132,11 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
         else:
             problem(key, f"verwacht tekst, niet {type(value).__name__}", line)
 
+    images = body_images(body, _body_first_line(raw))
+    for image in images:
+        if (message := image_problem(image)) is not None:
+            problem("afbeelding", message, image.line, "warning" if image.src == RAW_IMAGE else "error")
+    images = [image for image in images if image.src != RAW_IMAGE]
     if not values.get("title"):
         problem("title", "verplicht veld ontbreekt: geef de casus een titel", lines.get("title", 1))
     if problems and any(p.severity == "error" for p in problems):
@@ -153,6 +176,7 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
                 lines.get("source_url", 1), "warning")
         source_url = ""
     body = body.strip()
+    contact = values.get("contact")
     case = CaseStudy(
         slug=slug,
         title=values["title"],
@@ -167,11 +191,32 @@ def parse_case(relative_path: str, raw: bytes, taxonomy: Taxonomy, content_hash:
         date=values.get("date"),
         evidence=vocab_one("evidence", "evidence"),
         tags=tuple(t.lower() for t in values.get("tags", ())),
-        contact=values.get("contact", ""),
+        contact=contact.name if contact else "",
         source_url=source_url,
         content_hash=content_hash,
+        contact_email=contact.email if contact else "",
+        contact_phone=contact.phone if contact else "",
+        contact_url=contact.url if contact else "",
+        attachments=values.get("attachments", ()),
+        images=tuple(dict.fromkeys(image.src for image in images)),
+        # Where the files are named, so that `check_case_files` points editors at the right line.
+        extra={"lines": {"attachments": lines.get("attachments", 1), **{i.src: i.line for i in reversed(images)}}},
     )
     return ParseResult(case, problems)
+
+
+def _body_first_line(raw: bytes) -> int:
+    """The line of the file on which the body starts (after the closing '---'), for problems in the body."""
+    text = raw.decode("utf-8", "replace").lstrip("\ufeff")
+    if not text.startswith("---"):
+        return 1
+    lines = text.split("\n")
+    for number, line in enumerate(lines[1:], start=2):
+        if line.strip() == "---":
+            while number < len(lines) and not lines[number].strip():
+                number += 1  # python-frontmatter strips the blank lines that open the body
+            return number + 1
+    return 1
 
 
 def summarise(body: str, length: int = SUMMARY_LENGTH) -> str:

@@ -85,6 +85,8 @@ def case_to_stored(case: CaseStudy) -> dict:
         "focus_area": case.focus_area, "organisations": list(case.organisations),
         "date": case.date.isoformat() if case.date else "", "evidence": case.evidence, "tags": list(case.tags),
         "contact": case.contact, "source_url": case.source_url, "hash": case.content_hash,
+        "contact_email": case.contact_email, "contact_phone": case.contact_phone, "contact_url": case.contact_url,
+        "attachments": [{"file": a.file, "title": a.title} for a in case.attachments], "images": list(case.images),
     }
 
 

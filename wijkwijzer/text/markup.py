@@ -8,12 +8,14 @@ from functools import lru_cache
 
 import markdown
 import nh3
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 # Allow-list for editor markdown: structure, tables and links; nothing that runs or loads from elsewhere.
 ALLOWED_TAGS = {
     "p", "br", "hr", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s", "sub", "sup", "abbr",
     "blockquote", "code", "pre", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td",
-    "caption", "a", "span", "div",
+    "caption", "a", "span", "div", "img",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
@@ -22,7 +24,13 @@ ALLOWED_ATTRIBUTES = {
     "td": {"align", "colspan", "rowspan"},
     "h2": {"id"}, "h3": {"id"}, "h4": {"id"}, "h5": {"id"}, "h6": {"id"},
     "ol": {"start"},
+    "img": {"src", "alt", "title", "width", "height", "loading", "decoding"},
 }
+# Images load only from the site's own file route for files beside a case (web/site.py, `case_file`).
+IMAGE_PREFIX = "/casus/"
+IMAGE_SEGMENT = "/_bestanden/"
+# An image in the body: its target as written -> (the URL that serves it, width, height; 0 when unknown).
+ImageMap = tuple[tuple[str, str, int, int], ...]
 URL_SCHEMES = {"http", "https", "mailto"}
 EXTENSIONS = ["tables", "fenced_code", "sane_lists", "toc", "abbr", "def_list"]
 
@@ -84,23 +92,73 @@ def _bound_brackets(source: str) -> str:
     return "".join(out)
 
 
+class _Images(Treeprocessor):
+    """Point each image at the URL that serves it, with its size and lazy loading; an image we do not serve
+    (not beside the case, missing, elsewhere on the web) becomes its alt text, so no broken image is shown."""
+
+    def __init__(self, md: markdown.Markdown, images: ImageMap) -> None:
+        super().__init__(md)
+        self.images = {src: (url, width, height) for src, url, width, height in images}
+
+    def run(self, root) -> None:
+        for element in list(root.iter("img")):
+            alt = element.get("alt", "")
+            target = self.images.get(element.get("src", ""))
+            if target is None:
+                element.tag, element.text = "span", alt
+                element.attrib.clear()
+                continue
+            url, width, height = target
+            element.attrib = {"src": url, "alt": alt, "loading": "lazy", "decoding": "async",
+                              **({"width": str(width), "height": str(height)} if width and height else {})}
+
+
+class _ImageExtension(Extension):
+    def __init__(self, images: ImageMap) -> None:
+        super().__init__()
+        self.images = images
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.treeprocessors.register(_Images(md, self.images), "wijkwijzer-images", 0)
+
+
+def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
+    """nh3 keeps an image's src only when it is our file route (raw HTML in the body cannot load from elsewhere)."""
+    if tag == "img" and attribute == "src":
+        return value if value.startswith(IMAGE_PREFIX) and IMAGE_SEGMENT in value else None
+    return value
+
+
 @lru_cache(maxsize=512)
-def render_markdown(source: str) -> str:
+def render_markdown(source: str, images: ImageMap = ()) -> str:
     """Render editor markdown to HTML, then sanitise it with nh3 (Ammonia) against an allow-list.
 
-    A level-1 heading in the body becomes level 2: the page title is the only h1.
+    A level-1 heading in the body becomes level 2: the page title is the only h1. `images` maps each image
+    target in the body to the URL that serves it; other images show their alt text.
     """
     source = separate_lists(re.sub(r"^# ", "## ", _bound_brackets(source), flags=re.MULTILINE))
-    raw = markdown.markdown(source, extensions=EXTENSIONS, extension_configs={"toc": {"permalink": False}},
-                            output_format="html")
-    return nh3.clean(
+    raw = markdown.markdown(source, extensions=[*EXTENSIONS, _ImageExtension(images)],
+                            extension_configs={"toc": {"permalink": False}}, output_format="html")
+    clean = nh3.clean(
         raw,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_own_images_only,
     )
+    return _IMG_TAG.sub(_without_broken_image, clean) if "<img" in clean else clean
+
+
+# An image tag as nh3 writes it: lowercase names, values in double quotes (a quote inside is always escaped),
+# so the pattern is exact and linear. One without src (raw HTML pointing elsewhere) or alt is dropped.
+_IMG_TAG = re.compile(r'<img(?:\s+[a-z-]+(?:="[^"]*")?)*\s*/?>')
+
+
+def _without_broken_image(match: re.Match) -> str:
+    tag = match.group(0)
+    return tag if ' src="' in tag and ' alt="' in tag else ""
 
 
 _HTML_TAG = re.compile(r"<[^>]+>")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from pathlib import PurePosixPath
 
-from flask import Blueprint, Flask, abort, render_template, request, url_for
+from flask import Blueprint, Flask, abort, render_template, request, send_file, url_for
 from werkzeug.datastructures import MultiDict
 
+from wijkwijzer.domain.contact import phone_uri
 from wijkwijzer.domain.content import SLUG_PATTERN
 from wijkwijzer.domain.taxonomy import FACETS
 from wijkwijzer.search.models import SearchRequest
@@ -17,6 +19,7 @@ from wijkwijzer.web.public import without_paths
 
 bp = Blueprint("site", __name__)
 
+CASE_FILE_MAX_AGE = 3600  # seconds; a changed file gets a new ETag, so a stale copy is at most an hour old
 BROWSE = {  # url segment -> (facet, Dutch heading)
     "thema": ("themes", "Thema"),
     "actielijn": ("action_lines", "Actielijn"),
@@ -56,10 +59,37 @@ def case(slug: str):
     found = svc.case(slug)
     if found is None:
         abort(404)
+    files = svc.case_files(slug, found)
+    images = tuple((src, url_for("site.case_file", slug=slug, name=src), width, height)
+                   for src, (width, height) in files.image_sizes.items())
     return render_template(
-        "case.html", case=found, body=render_markdown(found["body"]), related=svc.related(slug),
-        taxonomy=svc.knowledge.taxonomy,
+        "case.html", case=found, body=render_markdown(found["body"], images), related=svc.related(slug),
+        taxonomy=svc.knowledge.taxonomy, attachments=files.attachments,
     )
+
+
+@bp.get("/casus/<path:slug>/_bestanden/<path:name>")
+def case_file(slug: str, name: str):
+    """A file the case lists (attachment or image in its body); 404 for anything else.
+
+    No slug has a segment starting with '_', so the route cannot be mistaken for a case. Office documents are
+    downloaded, PDFs and images shown in the browser; the type comes from our allow-list, never from the file.
+    """
+    if not SLUG_PATTERN.match(slug):
+        abort(404)
+    opened = services().case_file(slug, name)
+    if opened is None:
+        abort(404)
+    response = send_file(
+        opened.fh, mimetype=opened.kind.media_type, as_attachment=not opened.kind.inline,
+        download_name=PurePosixPath(name).name, conditional=False, last_modified=opened.mtime,
+        etag=f"{opened.inode:x}-{int(opened.mtime * 1e6):x}-{opened.size:x}", max_age=CASE_FILE_MAX_AGE,
+    )
+    # send_file knows no length for an open file, so it cannot answer ranges (PDF viewers ask for them) itself.
+    response.content_length = opened.size
+    response.make_conditional(request.environ, accept_ranges=True, complete_length=opened.size)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.get("/<any(thema, actielijn, focusgebied):kind>/<key>")
@@ -114,7 +144,15 @@ def filter_url(endpoint_args: dict, req: SearchRequest, facet: str | None = None
     return url_for(endpoint, **endpoint_args, **params)
 
 
+def tag_url(tag: str) -> str:
+    """The search for one tag, exactly as written (no typo correction). Tags are indexed in the lead field: a tag
+    of several words is searched as a phrase; a hyphenated one as written, which the analyser keeps together."""
+    return url_for("site.search", q=f'"{tag}"' if " " in tag else tag, exact="1")
+
+
 def register_template_helpers(app: Flask) -> None:
     """Globals the search templates use (the filters for dates and numbers: web/formats.py)."""
     app.add_template_global(filter_url, "filter_url")
+    app.add_template_global(tag_url, "tag_url")
+    app.add_template_filter(phone_uri, "tel")
     app.add_template_global(FACETS, "FACETS")
