@@ -29,6 +29,7 @@ from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.mail.notices import Notifier
 from wijkwijzer.mail.sender import Delivery, SmtpSender
 from wijkwijzer.mail.team import TeamMail
+from wijkwijzer.opendata import records
 from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.embedders import Embedder, SentenceTransformerEmbedder
@@ -38,6 +39,7 @@ from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
+from wijkwijzer.storage.changes import CaseChanges
 from wijkwijzer.storage.db import Store
 from wijkwijzer.storage.lease import WriterLease
 from wijkwijzer.storage.outbox import Outbox
@@ -73,6 +75,7 @@ class Services:
     outbox: Outbox
     notifier: Notifier
     team: Teams
+    changes: CaseChanges | None = None  # when each case study was published, changed, removed (open data)
     jobs: Jobs = field(default_factory=Jobs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -81,6 +84,7 @@ class Services:
     _executor: ThreadPoolExecutor | None = None
     _erasures_seen: tuple | None = None
     _jobs_thread: threading.Thread | None = None
+    _changes_recorded: bool = False
 
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None,
@@ -119,6 +123,7 @@ class Services:
                        notifier=notifier, team=team)
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
+        services.changes = CaseChanges(store)
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
         services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
@@ -322,8 +327,40 @@ class Services:
 
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
-        """Bring the index in line with the content folder."""
-        return self.knowledge.sync(**kwargs)
+        """Bring the index in line with the content folder, and record which case studies changed."""
+        report = self.knowledge.sync(**kwargs)
+        if report.written or report.removed or not self._changes_recorded:
+            self.record_changes()
+        return report
+
+    # -- open data (opendata/ does the work) -----------------------------------------------------------------
+    def record_changes(self) -> None:
+        """Note the publication, change and removal times of the indexed case studies (nothing when the
+        database is read-only: the listing then falls back to the last index run's time)."""
+        if self.store.read_only is None:
+            self.changes.record({case["slug"]: records.fingerprint(case) for case in self.index.all_cases()})
+            self._changes_recorded = True
+
+    def case_changes(self, cases: list[dict]) -> dict[str, dict]:
+        """The change rows of `cases` and of removed case studies; a case study without one (another process
+        indexed it a moment ago, or the database is read-only) gets the last index run's time."""
+        rows = self.changes.all()
+        if any(case["slug"] not in rows for case in cases):
+            self.record_changes()
+            rows = self.changes.all()
+        run = self.runs.last(with_changes=True)
+        fallback = run["finished"] if run else "1970-01-01T00:00:00+00:00"
+        for case in cases:
+            rows.setdefault(case["slug"], {"published": fallback, "modified": fallback, "removed": None})
+        return rows
+
+    def open_cases(self, url, *, since: str | None = None, after: tuple[str, str] | None = None,
+                   limit: int | None = None) -> records.Page:
+        """A page of the public records in harvesting order (`url`: slug -> the case page's address); every
+        record when `limit` is None. See records.listing."""
+        cases = self.index.all_cases()
+        return records.listing(cases, self.case_changes(cases), self.knowledge.taxonomy, url, since=since,
+                               after=after, limit=limit)
 
     def refresh_semantic(self, *, embed: bool = True) -> None:
         """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
