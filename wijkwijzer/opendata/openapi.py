@@ -146,6 +146,20 @@ def _paths() -> dict:
             ],
             "responses": {"200": _answer("Een pagina.", "CaseList"), "400": bad, "429": too_many},
         }},
+        "/cases.jsonl": {"get": {
+            "operationId": "downloadCasesJsonl", "summary": "Download: alle praktijkvoorbeelden, één per regel",
+            "responses": {"200": {"description": "JSON Lines (UTF-8): per regel een Case, zoals in /cases.",
+                                  "content": {"application/jsonl": {"x-line-schema": _ref("Case"),
+                                                                    "schema": STRING}}},
+                          "429": too_many},
+        }},
+        "/cases.csv": {"get": {
+            "operationId": "downloadCasesCsv", "summary": "Download: alle praktijkvoorbeelden als CSV",
+            "responses": {"200": {"description": "CSV (UTF-8, RFC 4180) met een vaste kopregel; lijsten gescheiden "
+                                                 "door ' | '; een cel die met = + - @ begint krijgt een '.",
+                                  "content": {"text/csv": {"schema": STRING}}},
+                          "429": too_many},
+        }},
         "/cases/{slug}": {"get": {
             "operationId": "getCase", "summary": "Eén praktijkvoorbeeld met de tekst",
             "parameters": [_param("slug", "Map en bestandsnaam zonder .md.", STRING, "path", True)],
