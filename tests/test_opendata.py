@@ -349,3 +349,67 @@ def test_public_api_allows_other_sites_but_not_the_match_api(client):
         assert client.get(path).headers.get("Access-Control-Allow-Origin") == "*", path
     assert "Access-Control-Allow-Origin" not in client.post("/api/v1/match", json={}).headers
     assert "Access-Control-Allow-Origin" not in client.get("/zoeken").headers
+
+
+READ_ONLY_PROBE = """
+import json, sys
+from pathlib import Path
+from wijkwijzer import create_app
+from wijkwijzer.config import Settings
+app = create_app(Settings(content_dir=Path(sys.argv[2]), experts_dir=Path(sys.argv[3]), data_dir=Path(sys.argv[1]),
+                          watch_interval=0, testing=True), watch=False)
+client = app.test_client()
+page = client.get("/casus/den-haag-zuidwest/preventie-met-gezag-school-jongerenwerk-politie")
+listing = client.get("/api/v1/cases?limit=500")
+print(json.dumps({"page": page.status_code, "html": page.get_data(as_text=True), "listing": listing.status_code,
+                  "items": listing.get_json()["items"], "sitemap": client.get("/sitemap.xml").status_code,
+                  "writable": app.extensions["wijkwijzer"].store.read_only is None}))
+"""
+
+
+def test_read_only_database_from_before_the_change_table_still_serves(tmp_path):
+    """An upgrade onto a read-only data folder: the schema step cannot run, and the pages and the listing still
+    answer, dated by the last index run."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_readonly import _set_writable, _unprivileged
+    from wijkwijzer.storage.schema import STEPS, _step_case_changes
+
+    settings = make_settings(tmp_path, SAMPLE_CONTENT)
+    app = create_app(settings, watch=False)
+    finished = app.extensions["wijkwijzer"].runs.last(with_changes=True)["finished"]
+    app.extensions["wijkwijzer"].close()
+    db = sqlite3.connect(settings.database_path)
+    db.execute("DROP TABLE case_changes")
+    db.execute(f"PRAGMA user_version = {STEPS.index(_step_case_changes)}")
+    db.commit()
+    db.close()
+    _set_writable(settings.data_dir, False)
+    try:
+        result = subprocess.run([*_unprivileged(), sys.executable, "-c", READ_ONLY_PROBE, str(settings.data_dir),
+                                 str(SAMPLE_CONTENT), str(settings.experts_dir)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        _set_writable(settings.data_dir, True)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["writable"] is False
+    assert (answer["page"], answer["listing"], answer["sitemap"]) == (200, 200, 200)
+    assert len(answer["items"]) == 40 and {i["modified"] for i in answer["items"]} == {finished}
+    assert _jsonld(answer["html"])[0]["dateModified"] == finished
+
+
+def test_a_reading_process_fills_in_missing_rows_without_touching_recorded_ones(small_app, clock):
+    svc = small_app.extensions["wijkwijzer"]
+    svc.store.db.execute("DELETE FROM case_changes WHERE slug = 'utrecht-overvecht/twee'")
+    clock.value = "2026-04-04T04:00:00+00:00"
+    client = small_app.test_client()
+    page = client.get("/casus/utrecht-overvecht/twee").get_data(as_text=True)
+    assert _jsonld(page)[0]["dateModified"] == "2026-04-04T04:00:00+00:00"
+    dates = {i["slug"]: i["modified"] for i in harvest(client, "/api/v1/cases")}
+    assert dates == {"utrecht-overvecht/een": "2026-01-01T09:00:00+00:00",
+                     "utrecht-overvecht/drie": "2026-01-01T09:00:00+00:00",
+                     "utrecht-overvecht/twee": "2026-04-04T04:00:00+00:00"}

@@ -342,17 +342,27 @@ class Services:
             self._changes_recorded = True
 
     def case_changes(self, cases: list[dict]) -> dict[str, dict]:
-        """The change rows of `cases` and of removed case studies; a case study without one (another process
-        indexed it a moment ago, or the database is read-only) gets the last index run's time."""
-        rows = self.changes.all()
-        if any(case["slug"] not in rows for case in cases):
-            self.record_changes()
-            rows = self.changes.all()
+        """The change rows of `cases` (and of removed case studies); see `_fill_changes` for a case study that has
+        none yet."""
+        rows = self.changes.all() if len(cases) != 1 else {}
+        if len(cases) == 1 and (row := self.changes.get(cases[0]["slug"])) is not None:
+            rows[cases[0]["slug"]] = row  # a case page reads one row, not the table
+        missing = [case for case in cases if case["slug"] not in rows]
+        if missing:
+            rows.update(self._fill_changes(missing))
+        return rows
+
+    def _fill_changes(self, cases: list[dict]) -> dict[str, dict]:
+        """Rows for case studies the table lacks (another process indexed them a moment ago): inserted now, or,
+        in a read-only database, dated by the last index run."""
+        if self.store.read_only is None:
+            self.changes.add_missing({case["slug"]: records.fingerprint(case) for case in cases})
+            found = {case["slug"]: self.changes.get(case["slug"]) for case in cases}
+            if all(found.values()):
+                return found
         run = self.runs.last(with_changes=True)
         fallback = run["finished"] if run else "1970-01-01T00:00:00+00:00"
-        for case in cases:
-            rows.setdefault(case["slug"], {"published": fallback, "modified": fallback, "removed": None})
-        return rows
+        return {case["slug"]: {"published": fallback, "modified": fallback, "removed": None} for case in cases}
 
     def open_cases(self, url, *, since: str | None = None, after: tuple[str, str] | None = None,
                    limit: int | None = None) -> records.Page:

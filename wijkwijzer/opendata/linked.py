@@ -30,7 +30,7 @@ def script_json(data: dict) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def publisher(site_url: str) -> dict:
+def publisher() -> dict:
     """The programme as a schema.org Organization."""
     return {"@type": "Organization", "name": PROGRAMME, "url": PROGRAMME_URL}
 
@@ -59,7 +59,7 @@ def article(record: dict, site_url: str) -> dict:
         "spatialCoverage": places or None,
         "datePublished": record["date"] or record["published"],
         "dateModified": record["modified"],
-        "publisher": publisher(site_url),
+        "publisher": publisher(),
         "isPartOf": {"@type": "WebSite", "name": "Wijkwijzer", "url": site_url + "/"},
         "license": LICENSE,
         "isBasedOn": record["source_url"] or None,

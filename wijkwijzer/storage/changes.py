@@ -8,6 +8,7 @@ public record, not the index's hash.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 
 from wijkwijzer.storage.db import Store, now
@@ -46,19 +47,29 @@ class CaseChanges:
                     changed += 1
         return changed
 
+    def add_missing(self, fingerprints: Mapping[str, str], at: str | None = None) -> None:
+        """Insert the slugs the table lacks, published and modified `at`; never touches a recorded row. For
+        processes that only read the index: their view may be a moment old, so only the writer (`record`)
+        decides what changed or left."""
+        at = at or now()
+        with self.store.transaction() as db:
+            db.conn.executemany("INSERT OR IGNORE INTO case_changes (slug, fingerprint, published, modified, removed) "
+                           "VALUES (?, ?, ?, ?, NULL)", [(slug, fp, at, at) for slug, fp in fingerprints.items()])
+
     def all(self) -> dict[str, dict]:
-        """Every row by slug (also removed case studies)."""
-        rows = self.store.db.execute("SELECT slug, published, modified, removed FROM case_changes").fetchall()
+        """Every row by slug (also removed case studies); empty when a read-only database predates the table."""
+        try:
+            rows = self.store.db.execute("SELECT slug, published, modified, removed FROM case_changes").fetchall()
+        except sqlite3.OperationalError:  # no such table: read-only, so its schema step could not run
+            return {}
         return {slug: {"published": published, "modified": modified, "removed": removed}
                 for slug, published, modified, removed in rows}
 
     def get(self, slug: str) -> dict | None:
         """One row, or None when the slug was never recorded."""
-        row = self.store.db.execute("SELECT published, modified, removed FROM case_changes WHERE slug = ?",
-                                    [slug]).fetchone()
+        try:
+            row = self.store.db.execute("SELECT published, modified, removed FROM case_changes WHERE slug = ?",
+                                        [slug]).fetchone()
+        except sqlite3.OperationalError:
+            return None
         return {"published": row[0], "modified": row[1], "removed": row[2]} if row else None
-
-    def last_modified(self) -> str | None:
-        """The latest change of any case study (the collection's `modified`)."""
-        row = self.store.db.execute("SELECT MAX(modified) FROM case_changes").fetchone()
-        return row[0] if row else None
