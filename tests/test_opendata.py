@@ -107,6 +107,13 @@ def test_listing_rejects_bad_parameters_in_json(client, query, message):
     assert message in answer.get_json()["error"]
 
 
+def test_csv_header_is_stable():
+    """Consumers map columns by position or name: a change here breaks them (add new columns at the end only)."""
+    assert ",".join(CSV_COLUMNS) == (
+        "slug,url,title,summary,type,type_label,themes,theme_labels,action_lines,action_line_labels,focus_area,"
+        "focus_area_name,municipality,organisations,evidence,evidence_label,tags,date,source_url,published,modified")
+
+
 def test_cursor_round_trip():
     assert decode_cursor(encode_cursor("2026-01-01T09:00:00+00:00", "a/b-c")) == ("2026-01-01T09:00:00+00:00", "a/b-c")
 

@@ -364,12 +364,27 @@ class Services:
         fallback = run["finished"] if run else "1970-01-01T00:00:00+00:00"
         return {case["slug"]: {"published": fallback, "modified": fallback, "removed": None} for case in cases}
 
+    def case_dates(self) -> dict[str, dict]:
+        """slug -> change row ({"published", "modified", "removed"}) of every case study on the site now, and of
+        the removed ones (the sitemap and the catalogue need no more than these)."""
+        live = self.index.manifest()
+        rows = self.changes.all()
+        missing = [case for slug in live if slug not in rows and (case := self.index.get(slug)) is not None]
+        if missing:
+            rows.update(self._fill_changes(missing))
+        return rows | {slug: {**rows[slug], "removed": None} for slug in live if slug in rows}
+
+    def live_slugs(self) -> list[str]:
+        """The slugs of the indexed case studies."""
+        return list(self.index.manifest())
+
     def open_cases(self, url, *, since: str | None = None, after: tuple[str, str] | None = None,
                    limit: int | None = None) -> records.Page:
         """A page of the public records in harvesting order (`url`: slug -> the case page's address); every
-        record when `limit` is None. See records.listing."""
-        cases = self.index.all_cases()
-        return records.listing(cases, self.case_changes(cases), self.knowledge.taxonomy, url, since=since,
+        record when `limit` is None. A page loads only its own case studies. See records.listing."""
+        changes = self.case_dates()
+        live = [slug for slug in self.live_slugs() if slug in changes]
+        return records.listing(live, changes, self.index.get_many, self.knowledge.taxonomy, url, since=since,
                                after=after, limit=limit)
 
     def refresh_semantic(self, *, embed: bool = True) -> None:

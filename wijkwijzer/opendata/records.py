@@ -136,30 +136,39 @@ class Page:
     total: int
 
 
-def listing(cases: Iterable[dict], changes: dict[str, dict], taxonomy: Taxonomy, url: Callable[[str], str], *,
-            since: str | None = None, after: tuple[str, str] | None = None, limit: int | None = DEFAULT_LIMIT) -> Page:
+def listing(live: Iterable[str], changes: dict[str, dict], load: Callable[[list[str]], dict[str, dict]],
+            taxonomy: Taxonomy,
+            url: Callable[[str], str], *, since: str | None = None, after: tuple[str, str] | None = None,
+            limit: int | None = DEFAULT_LIMIT) -> Page:
     """Records ordered by (modified, slug), so a page boundary never skips or repeats a record while nothing
     changes, and a record that changes moves to the end, where a harvester meets it again. With `since`: only
     records modified at or after it, removed case studies included. `limit` None: every record. `total` counts
-    every record of the listing (all pages)."""
-    rows: list[tuple[str, str, dict | None]] = []
-    live = set()
-    for case in cases:
-        live.add(case["slug"])
-        change = changes[case["slug"]]
-        rows.append((change["modified"], case["slug"], case))
+    every record of the listing (all pages).
+
+    `live`: the slugs on the site (each with a row in `changes`); `load`: slugs -> {slug: stored case study},
+    called once with the page's slugs, so a page costs about the same however large the collection.
+    """
+    on_site = set(live)
+    rows = [(changes[slug]["modified"], slug, True) for slug in on_site]
     if since is not None:
-        rows.extend((change["modified"], slug, None) for slug, change in changes.items()
-                    if change["removed"] and slug not in live)
+        rows.extend((change["modified"], slug, False) for slug, change in changes.items()
+                    if change["removed"] and slug not in on_site)
         rows = [row for row in rows if row[0] >= since]
-    rows.sort(key=lambda row: (row[0], row[1]))
+    rows.sort()
     total = len(rows)
     if after is not None:
         rows = [row for row in rows if (row[0], row[1]) > after]
     limit = len(rows) if limit is None else limit
     page = rows[:limit]
-    items = [public_record(case, taxonomy, changes[slug], url(slug)) if case is not None
-             else removed_record(slug, changes[slug], url(slug)) for _, slug, case in page]
+    cases = load([slug for _, slug, is_live in page if is_live])
+    items = []
+    for _, slug, is_live in page:
+        case = cases.get(slug) if is_live else None
+        if case is not None:
+            items.append(public_record(case, taxonomy, changes[slug], url(slug)))
+        elif not is_live or since is not None:  # gone since the manifest was read: a harvester learns it
+            items.append(removed_record(slug, changes[slug] | {"removed": changes[slug]["removed"]
+                                                               or changes[slug]["modified"]}, url(slug)))
     more = len(rows) > limit
     return Page(items, encode_cursor(page[-1][0], page[-1][1]) if more else None, total)
 

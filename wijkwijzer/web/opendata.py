@@ -101,17 +101,16 @@ def openapi_document():
 def catalogue():
     """`GET /api/v1/catalogus`: the collection as a DCAT-AP dataset (JSON-LD), for data portals."""
     svc = services()
-    page = svc.open_cases(case_url, limit=None)
-    changes = page.items
+    dates = svc.case_dates()  # a removal changes the dataset too
     taxonomy = svc.knowledge.taxonomy
     urls = {"api": canonical_url("opendata.cases"), "api_docs": canonical_url("opendata.openapi"),
             "jsonl": canonical_url("opendata.export", fmt="jsonl"), "csv": canonical_url("opendata.export", fmt="csv"),
             "feed": canonical_url("site.feed"), "catalogue": canonical_url("opendata.catalogue"),
             "home": canonical_url("site.home")}
     body = linked.catalogue(
-        site_url=site_root(), urls=urls, count=page.total,
-        modified=max((c["modified"] for c in changes), default=None),
-        issued=min((c["published"] for c in changes), default=None),
+        site_url=site_root(), urls=urls, count=len([s for s in svc.live_slugs() if s in dates]),
+        modified=max((row["modified"] for row in dates.values()), default=None),
+        issued=min((row["published"] for row in dates.values()), default=None),
         themes=list(taxonomy.themes.values()),
         areas=[{"name": a.name, "municipality": a.municipality} for a in taxonomy.focus_areas.values()],
     )
@@ -124,13 +123,14 @@ def catalogue():
 def sitemap():
     """`GET /sitemap.xml`: the home page, the browse pages and every case page, with its last change."""
     svc = services()
-    page = svc.open_cases(case_url, limit=None)
-    newest = max((item["modified"] for item in page.items), default=None)
+    dates = svc.case_dates()
+    live = sorted(slug for slug in svc.live_slugs() if slug in dates)
+    newest = max((dates[slug]["modified"] for slug in live), default=None)
     entries: list[tuple[str, str | None]] = [(canonical_url("site.home"), newest)]
     taxonomy = svc.knowledge.taxonomy
     for kind, facet in (("thema", "themes"), ("actielijn", "action_lines"), ("focusgebied", "focus_area")):
         entries += [(canonical_url("site.browse", kind=kind, key=key), None) for key in taxonomy.vocabulary(facet)]
-    entries += [(item["url"], item["modified"]) for item in page.items]
+    entries += [(case_url(slug), dates[slug]["modified"]) for slug in live]
     return Response(linked.sitemap(entries), content_type="application/xml; charset=utf-8")
 
 
