@@ -420,3 +420,33 @@ def test_a_reading_process_fills_in_missing_rows_without_touching_recorded_ones(
     assert dates == {"utrecht-overvecht/een": "2026-01-01T09:00:00+00:00",
                      "utrecht-overvecht/drie": "2026-01-01T09:00:00+00:00",
                      "utrecht-overvecht/twee": "2026-04-04T04:00:00+00:00"}
+
+
+def test_the_running_site_records_an_edit_it_picks_up(tmp_path, content_dir, clock):
+    """The watcher of the running site re-indexes an edited file and dates the change for harvesters."""
+    import time
+
+    write_case(content_dir, "a/een.md", "title: Een")
+    settings = replace(make_settings(tmp_path, content_dir), watch_interval=0.1)
+    app = create_app(settings, watch=False)
+    svc = app.extensions["wijkwijzer"]
+    try:
+        clock.value = "2026-06-06T06:00:00+00:00"
+        write_case(content_dir, "a/een.md", "title: Een, bijgewerkt")
+        svc.start_watching()
+        client = app.test_client()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            [item] = client.get("/api/v1/cases").get_json()["items"]
+            if item["title"] == "Een, bijgewerkt":
+                break
+            time.sleep(0.1)
+        assert item["title"] == "Een, bijgewerkt"
+        for _ in range(50):  # the change row is written right after the index commit
+            if client.get("/api/v1/cases?since=2026-06-01").get_json()["items"]:
+                break
+            time.sleep(0.1)
+        [changed] = client.get("/api/v1/cases?since=2026-06-01").get_json()["items"]
+        assert (changed["title"], changed["modified"]) == ("Een, bijgewerkt", "2026-06-06T06:00:00+00:00")
+    finally:
+        svc.close()

@@ -436,7 +436,7 @@ class Services:
                         if self.knowledge.refresh_taxonomy():
                             self.hybrid.clear_cache()  # cached answers carry the old labels and facets
                         continue
-                    report = self.knowledge.sync()
+                    report = self.sync()  # also records which case studies changed (open data)
                     if report.written or report.removed:
                         log.info("index bijgewerkt: %d gewijzigd, %d verwijderd", report.written, report.removed)
                 except Exception:

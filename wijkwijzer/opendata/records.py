@@ -137,9 +137,8 @@ class Page:
 
 
 def listing(live: Iterable[str], changes: dict[str, dict], load: Callable[[list[str]], dict[str, dict]],
-            taxonomy: Taxonomy,
-            url: Callable[[str], str], *, since: str | None = None, after: tuple[str, str] | None = None,
-            limit: int | None = DEFAULT_LIMIT) -> Page:
+            taxonomy: Taxonomy, url: Callable[[str], str], *, since: str | None = None,
+            after: tuple[str, str] | None = None, limit: int | None = DEFAULT_LIMIT) -> Page:
     """Records ordered by (modified, slug), so a page boundary never skips or repeats a record while nothing
     changes, and a record that changes moves to the end, where a harvester meets it again. With `since`: only
     records modified at or after it, removed case studies included. `limit` None: every record. `total` counts
@@ -166,9 +165,10 @@ def listing(live: Iterable[str], changes: dict[str, dict], load: Callable[[list[
         case = cases.get(slug) if is_live else None
         if case is not None:
             items.append(public_record(case, taxonomy, changes[slug], url(slug)))
-        elif not is_live or since is not None:  # gone since the manifest was read: a harvester learns it
-            items.append(removed_record(slug, changes[slug] | {"removed": changes[slug]["removed"]
-                                                               or changes[slug]["modified"]}, url(slug)))
+        elif not is_live or since is not None:  # also one gone since the manifest was read: harvesters learn it
+            change = changes[slug]
+            items.append(removed_record(slug, {**change, "removed": change["removed"] or change["modified"]},
+                                        url(slug)))
     more = len(rows) > limit
     return Page(items, encode_cursor(page[-1][0], page[-1][1]) if more else None, total)
 
