@@ -529,3 +529,43 @@ def test_a_case_with_files_at_390_px(phone, site):
     assert _scroll_width(phone) <= PHONE["width"], _too_wide(phone)
     image_width = phone.get_by_role("img", name=re.compile("^Vier stappen")).evaluate("img => img.clientWidth")
     assert image_width < 390  # scaled down to the column, not cut off
+
+def test_case_page_json_ld_passes_the_csp_without_a_nonce(browser, site):
+    """The JSON-LD block is data, not script: Chromium enforcing our CSP reports no violation on a case page,
+    and reads the block as the Article the page is about."""
+    context = browser.new_context(locale="nl-NL")  # the CSP enforced, as for every visitor
+    page = context.new_page()
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.on("pageerror", lambda error: messages.append(str(error)))
+    try:
+        # Violations are reported as events on the document; collect them from the first byte on.
+        page.add_init_script("window.__violations = []; document.addEventListener('securitypolicyviolation', "
+                             "e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
+        page.goto(f"{site}/casus/den-haag-zuidwest/preventie-met-gezag-school-jongerenwerk-politie")
+        page.wait_for_load_state("load")
+        article = page.evaluate("JSON.parse(document.querySelector('script[type=\"application/ld+json\"]')"
+                                ".textContent)")
+        assert article["@type"] == "Article" and article["headline"] == page.locator("h1").inner_text()
+        assert page.evaluate("window.__violations") == []
+        assert not [m for m in messages if "Content Security Policy" in m or "Refused" in m], messages
+        canonical = page.locator("link[rel=canonical]").get_attribute("href")
+        assert canonical == f"{site}/casus/den-haag-zuidwest/preventie-met-gezag-school-jongerenwerk-politie"
+    finally:
+        context.close()
+
+
+def test_csp_violations_would_be_seen(browser, site):
+    """The listener above is live: an inline script in a page with our CSP is reported."""
+    context = browser.new_context(locale="nl-NL")
+    page = context.new_page()
+    try:
+        page.add_init_script("window.__violations = []; document.addEventListener('securitypolicyviolation', "
+                             "e => window.__violations.push(e.violatedDirective));")
+        page.goto(f"{site}/casus/den-haag-zuidwest/preventie-met-gezag-school-jongerenwerk-politie")
+        page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.x = 1';"
+                      " document.body.appendChild(s); }")
+        page.wait_for_function("window.__violations.length > 0")
+        assert page.evaluate("window.__violations")[0].startswith("script-src")
+    finally:
+        context.close()

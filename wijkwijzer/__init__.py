@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, invitations, security, site
+    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, invitations, opendata, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     csrf.exempt(api.bp)
     # The limits hold only a weak reference to their Limiter: the app must keep it alive.
     app.extensions["wijkwijzer.limiter"] = security.register(app, settings)
+    opendata.register(app)  # cases listing, exports, OpenAPI, DCAT, sitemap, robots.txt, canonical URLs, JSON-LD
     errors.register(app)
     site.register_template_helpers(app)
     formats.register(app)  # Flask-Babel (Dutch, Europe/Amsterdam) and the filters for dates, numbers, plurals

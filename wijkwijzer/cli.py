@@ -228,6 +228,69 @@ def purge(months: int | None) -> None:
     click.echo(f"{len(erased)} aanvragen gewist (afgesloten vóór {cutoff.date().isoformat()}).")
 
 
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True,
+              help="jsonl: one JSON object per line; csv: a fixed header, one row per case study.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="File to write (replaced in one step when complete); default: standard output.")
+@click.option("--since", default=None, help="Only case studies changed at or after this ISO 8601 date or time.")
+def export(fmt: str, output: str | None, since: str | None) -> None:
+    """Export the public records of the indexed case studies (as /api/v1/cases gives them), UTF-8.
+
+    No contact details and no body text: the same open data as the API. URLs start with WIJKWIJZER_BASE_URL
+    (without it: http://HOST:PORT). Export what `wijkwijzer index` indexed.
+
+    Example: wijkwijzer export --format csv --output praktijkvoorbeelden.csv
+    """
+    from wijkwijzer.opendata.records import BadListing, export_lines, parse_since
+
+    try:
+        moment = parse_since(since) if since else None
+    except BadListing as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with _services() as services:
+        services.knowledge.refresh_taxonomy()  # labels and focus areas, without indexing
+        base = services.settings.site_url
+        # The case page's route (site.case), built without a Flask app; tests compare it with the API's URLs.
+        page = services.open_cases(lambda slug: f"{base}/casus/{slug}", since=moment, limit=None)
+        items = [item for item in page.items if item.get("removed") is None]
+        if output is None:
+            sys.stdout.flush()
+            stdout = sys.stdout.buffer  # UTF-8 and CSV's \r\n, whatever the terminal's locale
+            for chunk in export_lines(items, fmt):
+                stdout.write(chunk.encode("utf-8"))
+            stdout.flush()
+            return
+        try:
+            _write_atomically(output, export_lines(items, fmt))
+        except OSError as exc:
+            raise click.ClickException(f"kan {output} niet schrijven: {exc.strerror or exc}") from None
+    click.echo(f"{count(len(items), 'praktijkvoorbeeld', 'praktijkvoorbeelden')} geschreven naar {output}.",
+               err=True)
+
+
+def _write_atomically(path: str, chunks) -> None:
+    """Write `chunks` to a temporary file beside `path`, then rename it over `path`: a reader never sees half a
+    file, and a failed export leaves the previous one."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fd, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 ROLES = ("coordinator", "editor")
 
 

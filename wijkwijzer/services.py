@@ -33,6 +33,7 @@ from wijkwijzer.knowledge import KnowledgeBase, SyncReport
 from wijkwijzer.mail.notices import Notifier
 from wijkwijzer.mail.sender import Delivery, SmtpSender
 from wijkwijzer.mail.team import TeamMail
+from wijkwijzer.opendata import records
 from wijkwijzer.parsing import ParseWorker
 from wijkwijzer.search import whoosh_patches
 from wijkwijzer.search.embedders import Embedder, SentenceTransformerEmbedder
@@ -42,6 +43,7 @@ from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
 from wijkwijzer.storage.audit import AuditLog
+from wijkwijzer.storage.changes import CaseChanges
 from wijkwijzer.storage.db import UNAVAILABLE, Store, open_store
 from wijkwijzer.storage.lease import WriterLease
 from wijkwijzer.storage.outbox import Outbox
@@ -78,6 +80,7 @@ class Services:
     outbox: Outbox
     notifier: Notifier
     team: Teams
+    changes: CaseChanges | None = None  # when each case study was published, changed, removed (open data)
     jobs: Jobs = field(default_factory=Jobs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -90,6 +93,7 @@ class Services:
     _erasures_stored: tuple | None = None
     _erasures_polled: float = 0.0
     _jobs_thread: threading.Thread | None = None
+    _changes_recorded: bool = False
 
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder | None = None, index_procs: int | None = None,
@@ -130,6 +134,7 @@ class Services:
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
         services.jobs.lock = store.job_lock  # on PostgreSQL one server of the cluster runs each job at a time
+        services.changes = CaseChanges(store)
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
         services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
@@ -368,8 +373,65 @@ class Services:
 
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
-        """Bring the index in line with the content folder."""
-        return self.knowledge.sync(**kwargs)
+        """Bring the index in line with the content folder, and record which case studies changed."""
+        report = self.knowledge.sync(**kwargs)
+        if report.written or report.removed or not self._changes_recorded:
+            self.record_changes()
+        return report
+
+    # -- open data (opendata/ does the work) -----------------------------------------------------------------
+    def record_changes(self) -> None:
+        """Note the publication, change and removal times of the indexed case studies (nothing when the
+        database is read-only: the listing then falls back to the last index run's time)."""
+        if self.store.read_only is None:
+            self.changes.record({case["slug"]: records.fingerprint(case) for case in self.index.all_cases()})
+            self._changes_recorded = True
+
+    def case_changes(self, cases: list[dict]) -> dict[str, dict]:
+        """The change rows of `cases` (and of removed case studies); see `_fill_changes` for a case study that has
+        none yet."""
+        rows = self.changes.all() if len(cases) != 1 else {}
+        if len(cases) == 1 and (row := self.changes.get(cases[0]["slug"])) is not None:
+            rows[cases[0]["slug"]] = row  # a case page reads one row, not the table
+        missing = [case for case in cases if case["slug"] not in rows]
+        if missing:
+            rows.update(self._fill_changes(missing))
+        return rows
+
+    def _fill_changes(self, cases: list[dict]) -> dict[str, dict]:
+        """Rows for case studies the table lacks (another process indexed them a moment ago): inserted now, or,
+        in a read-only database, dated by the last index run."""
+        if self.store.read_only is None:
+            self.changes.add_missing({case["slug"]: records.fingerprint(case) for case in cases})
+            found = {case["slug"]: self.changes.get(case["slug"]) for case in cases}
+            if all(found.values()):
+                return found
+        run = self.runs.last(with_changes=True)
+        fallback = run["finished"] if run else "1970-01-01T00:00:00+00:00"
+        return {case["slug"]: {"published": fallback, "modified": fallback, "removed": None} for case in cases}
+
+    def case_dates(self) -> dict[str, dict]:
+        """slug -> change row ({"published", "modified", "removed"}) of every case study on the site now, and of
+        the removed ones (the sitemap and the catalogue need no more than these)."""
+        live = self.index.manifest()
+        rows = self.changes.all()
+        missing = [case for slug in live if slug not in rows and (case := self.index.get(slug)) is not None]
+        if missing:
+            rows.update(self._fill_changes(missing))
+        return rows | {slug: {**rows[slug], "removed": None} for slug in live if slug in rows}
+
+    def live_slugs(self) -> list[str]:
+        """The slugs of the indexed case studies."""
+        return list(self.index.manifest())
+
+    def open_cases(self, url, *, since: str | None = None, after: tuple[str, str] | None = None,
+                   limit: int | None = None) -> records.Page:
+        """A page of the public records in harvesting order (`url`: slug -> the case page's address); every
+        record when `limit` is None. A page loads only its own case studies. See records.listing."""
+        changes = self.case_dates()
+        live = [slug for slug in self.live_slugs() if slug in changes]
+        return records.listing(live, changes, self.index.get_many, self.knowledge.taxonomy, url, since=since,
+                               after=after, limit=limit)
 
     def refresh_semantic(self, *, embed: bool = True) -> None:
         """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
@@ -420,7 +482,7 @@ class Services:
                         if self.knowledge.refresh_taxonomy():
                             self.hybrid.clear_cache()  # cached answers carry the old labels and facets
                         continue
-                    report = self.knowledge.sync()
+                    report = self.sync()  # also records which case studies changed (open data)
                     if report.written or report.removed:
                         log.info("index bijgewerkt: %d gewijzigd, %d verwijderd", report.written, report.removed)
                 except Exception:

@@ -294,6 +294,13 @@ class FulltextIndex:
         fields = self.searcher().document(slug=slug)
         return fields["case"] if fields else None
 
+    def get_many(self, slugs: Iterable[str]) -> dict[str, dict]:
+        """The stored case studies of `slugs`, all from one generation, by slug (absent ones left out): a page of
+        the open-data listing reads its documents by number instead of a term lookup each."""
+        snap = self.snapshot()
+        numbers = [(slug, snap.docnums[slug]) for slug in dict.fromkeys(slugs) if slug in snap.docnums]
+        return {slug: snap.searcher.stored_fields(docnum)["case"] for slug, docnum in numbers}
+
     def all_cases(self) -> list[dict]:
         """Every stored case study (for feeds and overviews; small enough to hold for our corpus sizes)."""
         return [fields["case"] for fields in self.searcher().all_stored_fields()]

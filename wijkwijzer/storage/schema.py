@@ -166,9 +166,18 @@ def _step_municipality_display(db: Database) -> None:
         db["help_requests"].add_column("municipality_display", str)
 
 
+def _step_case_changes(db: Database) -> None:
+    """When each case study was first published and last changed on the site, and when it left (open data:
+    `since=` harvesting, sitemap lastmod, dateModified). Keyed by slug; the fingerprint covers the public record."""
+    if "case_changes" not in db.table_names():
+        db["case_changes"].create({"slug": str, "fingerprint": str, "published": str, "modified": str,
+                                   "removed": str}, pk="slug")
+    db.execute("CREATE INDEX IF NOT EXISTS case_changes_modified ON case_changes (modified, slug)")
+
+
 STEPS: tuple[Callable[[Database], None], ...] = (
     _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams,
-    _step_municipality_display)
+    _step_municipality_display, _step_case_changes)
 
 
 def version(db: Database) -> int:

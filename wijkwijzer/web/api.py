@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request
 
 from wijkwijzer.domain.helprequests import BadRequest, request_from_json
 from wijkwijzer.search.hybrid import UnknownMode
+from wijkwijzer.web.opendata import case_url
 from wijkwijzer.web.params import BadParameter, search_request, services
 from wijkwijzer.web.public import public_status
 from wijkwijzer.web.security import check_password, current_user
@@ -42,7 +43,7 @@ def search():
                     "slug": hit.slug,
                     "title": hit.title,
                     "summary": hit.summary,
-                    "url": url_for("site.case", slug=hit.slug, _external=True),
+                    "url": case_url(hit.slug),
                     "score": hit.score,
                     "snippet": hit.snippet,
                     "themes": hit.themes,
@@ -70,7 +71,7 @@ def case(slug: str):
     found = services().case(slug)
     if found is None:
         return _error(404, f"geen casus met slug '{slug[:200]}'")
-    return jsonify(found | {"url": url_for("site.case", slug=slug, _external=True)})
+    return jsonify(found | {"url": case_url(slug)})
 
 
 @bp.get("/status")
