@@ -6,10 +6,11 @@ connection while they are held open. Kinds of misbehaving connection:
 
 - idle:     connects and sends nothing;
 - headers:  sends a request line and one header, then one more header byte every few seconds (slowloris);
-- body:     sends complete headers announcing a body, then a byte of the body every few seconds.
+- body:     sends complete headers announcing a body, then a byte of the body every few seconds;
+- linger:   sends a whole request with `Connection: close`, then neither reads the answer nor closes.
 
 Afterwards it reports how many of the held connections the server closed, and after how long.
-Run through `scripts/bench_slowloris [--connections 8 32] [--kinds idle headers body] [--hold 60]`.
+Run through `scripts/bench_slowloris [--connections 8 32] [--kinds idle headers body linger] [--hold 60]`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ OPENINGS = {
     "headers": b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nX-a: ",
     "body": (b"POST /hulpvraag HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
              b"Content-Length: 10000\r\n\r\nq="),
+    "linger": b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
 }
 
 
@@ -70,7 +72,7 @@ class Holder:
                 except OSError:
                     self.closed_after[i] = time.monotonic() - self.opened
                     continue
-                if self.kind != "idle" and int((time.monotonic() - self.opened) / self.trickle) != int(
+                if self.kind in ("headers", "body") and int((time.monotonic() - self.opened) / self.trickle) != int(
                         (time.monotonic() - self.opened - 0.2) / self.trickle):
                     try:
                         s.send(b"a")
@@ -117,7 +119,7 @@ def measure(port: int, kind: str, count: int, hold: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--kinds", nargs="+", choices=sorted(OPENINGS), default=["idle", "headers", "body"])
+    parser.add_argument("--kinds", nargs="+", choices=sorted(OPENINGS), default=["idle", "headers", "body", "linger"])
     parser.add_argument("--hold", type=float, default=60.0, help="seconds to hold the connections at most")
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()

@@ -24,6 +24,8 @@ OPENINGS = {
     "head": b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nX-Traag: ",
     "body": (b"POST /hulpvraag HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
              b"Content-Length: 5000\r\n\r\nquestion="),
+    # A whole request, then the client neither reads the answer nor closes.
+    "linger": b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
 }
 
 
@@ -78,10 +80,10 @@ def prod_server(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["idle", "head", "body"])
+@pytest.mark.parametrize("kind", ["idle", "head", "body", "linger"])
 def test_held_connections_neither_block_others_nor_stay_open(prod_server, kind):
     held = _hold(prod_server.port, kind, 8 * THREADS)  # four times as many as the worker has threads
-    trickle = _trickle if kind != "idle" else (lambda held: None)
+    trickle = _trickle if kind in ("head", "body") else (lambda held: None)
     try:
         trickle(held)
         # Before: a one-worker server with THREADS threads answered nobody while they were held.
@@ -97,6 +99,8 @@ def test_held_connections_neither_block_others_nor_stay_open(prod_server, kind):
         assert len(answers) == len(held), f"{len(held) - len(answers)} of {len(held)} still open after 30 s"
         if kind == "idle":
             assert set(answers.values()) == {b""}  # nothing asked, nothing answered: just closed
+        elif kind == "linger":
+            assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers.values())
         else:
             assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers.values()), set(answers.values())
         assert _status(prod_server.port, timeout=15) == 200

@@ -15,7 +15,9 @@ seconds holds its thread for as long as it likes: with `threads` such connection
   connection is closed without having held a thread (after `408 Request Timeout` when part of a request came);
 - reads a larger body in the thread until the `request_timeout` deadline; a late body ends early (the app
   answers 400) and the connection closes;
-- gives each write of the answer `request_timeout` seconds (a client that does not read its answer).
+- gives each write of the answer `request_timeout` seconds (a client that does not read its answer);
+- closes a connection after its last answer without waiting for the client to close first (gunicorn waits up
+  to 2 s in the worker's event loop, so clients that never close stalled everyone else).
 
 Kept-alive connections wait in the poller and are closed after `keepalive` seconds, as in stock gunicorn.
 Everything this relies on is checked by `supported()`; where a gunicorn release lacks any of it, the server
@@ -59,6 +61,7 @@ class TimedSocket(socket.socket):
         self.in_request = False  # the head was read: the app is reading the body or answering
         self.buffered = b""  # read in the poller, not yet handed to the parser
         self.head_complete = False
+        self.closing = False  # the write side is shut: the connection is being closed
 
     def fill(self) -> bool:
         """Read what has arrived without waiting; True once the request (head, and a body up to BODY_LIMIT) is
@@ -80,12 +83,21 @@ class TimedSocket(socket.socket):
         return length is None or length > BODY_LIMIT or len(self.buffered) >= end + 4 + length
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """Read as `socket.recv` (first what the poller read), but never wait past the deadline."""
+        """Read as `socket.recv` (first what the poller read), but never wait past the deadline, nor at all once
+        the answer is out and the connection closing."""
         if self.buffered:
             data, self.buffered = self.buffered[:bufsize], self.buffered[bufsize:]
             return data
         if self.expired:
             return b""
+        if self.closing:
+            # gunicorn drains a closing connection in the worker's event loop, waiting up to 2 s for the client
+            # to close: a client that never does stalled every other connection that long. Take what is there.
+            try:
+                super().settimeout(0.0)
+                return super().recv(bufsize, flags)
+            except OSError:
+                return b""
         if self.deadline is None:
             return super().recv(bufsize, flags)
         remaining = self.deadline - time.monotonic()
@@ -95,6 +107,12 @@ class TimedSocket(socket.socket):
         except (TimeoutError, BlockingIOError):
             self.expired = True
             return b""
+
+    def shutdown(self, how: int) -> None:
+        """Shut down as `socket.shutdown`; after the write side, reads stop waiting (see recv)."""
+        if how in (socket.SHUT_WR, socket.SHUT_RDWR):
+            self.closing = True
+        super().shutdown(how)
 
     def sendall(self, data, flags: int = 0) -> None:
         """Write as `socket.sendall`, within `write_timeout`; a client too slow to take it is disconnected."""
