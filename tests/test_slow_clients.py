@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.servers import free_port, running_servers, server_environment
 from wijkwijzer.config import Settings, SettingsError
-from wijkwijzer.timeouts import _body_length
+from wijkwijzer.timeouts import TimedSocket, _body_length
 
 THREADS = 2
 FAST = {"WIJKWIJZER_HEADER_TIMEOUT": "2", "WIJKWIJZER_REQUEST_TIMEOUT": "4", "WIJKWIJZER_KEEPALIVE": "2",
@@ -219,3 +219,42 @@ def test_the_time_limits_are_settings_with_clear_errors():
 ])
 def test_how_long_the_poller_keeps_reading_a_body(head, length):
     assert _body_length(head) == length
+
+
+def test_a_timed_socket_reads_what_came_then_stops_at_its_deadline():
+    ours, theirs = socket.socketpair()
+    sock = TimedSocket(ours, write_timeout=0.5)
+    try:
+        theirs.sendall(b"GET / HTTP/1.1\r\n")
+        sock.setblocking(False)
+        assert sock.fill() is False and sock.buffered == b"GET / HTTP/1.1\r\n"  # the head is not complete
+        theirs.sendall(b"Host: x\r\n\r\n")
+        assert sock.fill() is True and sock.head_complete
+        sock.deadline = time.monotonic() + 0.3
+        assert sock.recv(5) == b"GET /" and sock.recv(100) == b" HTTP/1.1\r\nHost: x\r\n\r\n"  # buffered first
+        assert sock.recv(100) == b"" and sock.expired  # nothing more before the deadline: end of stream
+        assert sock.recv(100) == b""
+    finally:
+        sock.close()
+        theirs.close()
+
+
+def test_a_timed_socket_stops_writing_to_a_client_that_does_not_read_and_closes_without_waiting():
+    ours, theirs = socket.socketpair()
+    sock = TimedSocket(ours, write_timeout=0.3)
+    try:
+        with pytest.raises(ConnectionResetError, match=r"did not take the answer within 0\.3 s"):
+            sock.sendall(b"x" * 50_000_000)  # far more than the socket buffers hold
+        assert sock.expired
+    finally:
+        sock.close()
+        theirs.close()
+    ours, theirs = socket.socketpair()
+    sock = TimedSocket(ours, write_timeout=0.3)
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(30)  # what gunicorn's graceful close sets before draining
+        assert sock.recv(100) == b""  # returns at once although the client has not closed
+    finally:
+        sock.close()
+        theirs.close()

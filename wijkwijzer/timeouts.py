@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 # The attributes of gunicorn's ThreadWorker the subclass uses; checked before it is used.
 _WORKER_METHODS = ("accept", "handle", "handle_request", "on_client_socket_readable", "on_pending_socket_readable",
                    "murder_pending", "enqueue_req")
-_TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8"
-                   b"\r\nContent-Length: 35\r\n\r\nDe aanvraag kwam niet op tijd binnen")
+_TIMEOUT_TEXT = b"De aanvraag kwam niet op tijd binnen.\n"
+_TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_TEXT), _TIMEOUT_TEXT))
 HEAD_LIMIT = 64 * 1024  # gunicorn refuses longer heads anyway (limit_request_line, _fields, _field_size)
 BODY_LIMIT = 64 * 1024  # bodies up to this size are read in the poller; larger ones by the thread
 
@@ -123,6 +124,16 @@ class TimedSocket(socket.socket):
             self.expired = True
             # gunicorn logs a reset connection quietly, a timeout with a traceback; this is the former.
             raise ConnectionResetError(errno.ECONNRESET, f"client did not take the answer within "
+                                                         f"{self.write_timeout:g} s") from None
+
+    def sendfile(self, file, offset: int = 0, count: int | None = None) -> int:
+        """Send a file as `socket.sendfile` (static files), with the same time limit as `sendall`."""
+        super().settimeout(self.write_timeout)
+        try:
+            return super().sendfile(file, offset, count)
+        except TimeoutError:
+            self.expired = True
+            raise ConnectionResetError(errno.ECONNRESET, f"client did not take the file within "
                                                          f"{self.write_timeout:g} s") from None
 
     def answer_timeout(self) -> None:
