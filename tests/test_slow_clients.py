@@ -213,6 +213,7 @@ def test_the_time_limits_are_settings_with_clear_errors():
     (b"GET / HTTP/1.1\r\nHost: x", 0),
     (b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length:  12 ", 12),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked", None),
+    (b"POST / HTTP/1.1\r\nContent-Length: 2000\r\nExpect: 100-continue", None),
     (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4", None),
     (b"POST / HTTP/1.1\r\nContent-Length: -3", None),
     (b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999", None),

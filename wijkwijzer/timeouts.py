@@ -147,13 +147,13 @@ class TimedSocket(socket.socket):
 
 def _body_length(head: bytes) -> int | None:
     """The body length a head announces (0 without one); None where the thread's parser must decide: chunked
-    or another transfer coding, several or unreadable Content-Length headers. Only decides how long to keep
-    reading in the poller; gunicorn's parser reads the request itself."""
+    or another transfer coding, a client waiting for `100 Continue`, several or unreadable Content-Length
+    headers. Only decides how long to keep reading in the poller; gunicorn's parser reads the request itself."""
     lengths = []
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
-        if name == b"transfer-encoding":
+        if name in (b"transfer-encoding", b"expect"):  # Expect: 100-continue: the body waits for gunicorn's 100
             return None
         if name == b"content-length":
             lengths.append(value.strip())
