@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.servers import free_port, running_servers, server_environment
+from wijkwijzer import timeouts
 from wijkwijzer.config import Settings, SettingsError
 from wijkwijzer.timeouts import TimedSocket, _body_length
 
@@ -220,6 +221,13 @@ def test_the_time_limits_are_settings_with_clear_errors():
 ])
 def test_how_long_the_poller_keeps_reading_a_body(head, length):
     assert _body_length(head) == length
+
+
+def test_the_installed_gunicorn_has_what_the_time_limits_rely_on():
+    """Else `serve --prod` falls back to stock gthread (with a warning): a gunicorn upgrade must not do so unseen."""
+    assert timeouts.supported()
+    worker = timeouts.timed_worker_class(10, 30)
+    assert worker.__mro__[1].__name__ == "ThreadWorker"
 
 
 def test_a_timed_socket_reads_what_came_then_stops_at_its_deadline():

@@ -31,6 +31,7 @@ import logging
 import selectors
 import socket
 import time
+from collections import deque
 from functools import partial
 
 log = logging.getLogger(__name__)
@@ -191,10 +192,10 @@ def timed_worker_class(header_timeout: float, request_timeout: float) -> type:
 
         _next_sweep = 0.0
 
-        def init_process(self) -> None:
-            if not hasattr(self, "pending_conns"):  # set by __init__ in the releases supported() accepts
-                raise RuntimeError("gunicorn ThreadWorker without pending_conns")
-            super().init_process()
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            if not hasattr(self, "pending_conns"):  # gunicorn's own since it defers idle connections; ours needs it
+                self.pending_conns = deque()
 
         def accept(self, listener) -> None:
             try:
