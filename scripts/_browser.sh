@@ -47,3 +47,15 @@ ensure_postgres() {
     echo "warning: could not install postgresql; the PostgreSQL tests will be skipped (a failure in CI)" >&2
   fi
 }
+
+ensure_nginx() {
+  # Debian's nginx for tests/test_proxy.py, which runs the README's example configuration in front of an app
+  # server. Installed only, never started as a service: the test starts its own instance in a temporary folder.
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return 0; fi
+  echo "==> Installing Debian's nginx-light for the proxy test"
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light >/dev/null; }; then
+    echo "warning: could not install nginx; the proxy test will be skipped (a failure in CI)" >&2
+  fi
+}

@@ -671,8 +671,10 @@ def serve(host: str | None, port: int | None, debug: bool, prod: bool, workers: 
         serve_production(settings, host, port, workers, threads)
         return
     from wijkwijzer import create_app
+    from wijkwijzer.serving import dev_request_handler
 
-    create_app(settings).run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)
+    create_app(settings).run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True,
+                             request_handler=dev_request_handler(settings))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -59,6 +59,13 @@ class Settings:
     # Reverse proxies in front of the server that append the client address to X-Forwarded-For (and set
     # X-Forwarded-Proto): the client address is that many entries from the right. 0: the header is ignored.
     trusted_proxies: int = 0
+    # Time limits of the production server for slow and idle clients (slowloris), in seconds: an idle kept-alive
+    # connection is closed after `keepalive` (0: no keep-alive); a new connection must have sent its request line
+    # and headers within `header_timeout` of connecting, and the whole request (with its body) within
+    # `request_timeout`, which also bounds each write of the answer to a client that does not read it.
+    keepalive: int = 5
+    header_timeout: float = 10.0
+    request_timeout: float = 30.0
     # A login ends after this many minutes without a request, and this many hours after it began, whatever
     # happens; both are checked on the server at every request.
     session_idle_minutes: float = 30.0
@@ -165,6 +172,7 @@ class Settings:
             invitation_expiry_days=int(number("INVITATION_EXPIRY_DAYS", cls.invitation_expiry_days, int)) or 1,
             ratelimit_storage=env.get(ENV_PREFIX + "RATELIMIT_STORAGE") or cls.ratelimit_storage,
             trusted_proxies=int(number("TRUSTED_PROXIES", cls.trusted_proxies, int)),
+            **_client_timeouts(number),
             session_idle_minutes=_positive("SESSION_IDLE_MINUTES", number("SESSION_IDLE_MINUTES",
                                                                           cls.session_idle_minutes, float)),
             session_max_hours=_positive("SESSION_MAX_HOURS", number("SESSION_MAX_HOURS", cls.session_max_hours, float)),
@@ -265,6 +273,18 @@ def _positive(name: str, value: float) -> float:
     if value <= 0:
         raise SettingsError(f"{ENV_PREFIX}{name}={value:g}: expected a number above 0")
     return value
+
+
+def _client_timeouts(number: Callable[[str, float, type], float]) -> dict[str, float]:
+    """WIJKWIJZER_KEEPALIVE, _HEADER_TIMEOUT and _REQUEST_TIMEOUT, checked together (the head is part of the
+    request, so its limit cannot be the longer one)."""
+    keepalive = int(number("KEEPALIVE", Settings.keepalive, int))  # gunicorn takes whole seconds
+    header = _positive("HEADER_TIMEOUT", number("HEADER_TIMEOUT", Settings.header_timeout, float))
+    request = _positive("REQUEST_TIMEOUT", number("REQUEST_TIMEOUT", Settings.request_timeout, float))
+    if request < header:
+        raise SettingsError(f"{ENV_PREFIX}REQUEST_TIMEOUT={request:g} is shorter than {ENV_PREFIX}HEADER_TIMEOUT="
+                            f"{header:g}: the request (head and body) includes the head; expected at least {header:g}")
+    return {"keepalive": keepalive, "header_timeout": header, "request_timeout": request}
 
 
 def _device(value: str) -> str:

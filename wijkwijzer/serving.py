@@ -40,6 +40,29 @@ def exit_without_teardown_if_busy() -> None:
     os._exit(0)
 
 
+def dev_request_handler(settings: Settings) -> type:
+    """werkzeug's request handler for `wijkwijzer serve` (development) with a time limit on every read and write.
+
+    The development server gives each connection its own thread, so idle clients do not block others; the
+    limit (`request_timeout`) ends connections that stopped sending or reading, so their threads do not pile up.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    return type("TimedRequestHandler", (WSGIRequestHandler,), {"timeout": settings.request_timeout})
+
+
+def client_timeouts_worker(settings: Settings) -> type | str:
+    """The gunicorn worker class: gthread with the header and request time limits of `settings` (see
+    `wijkwijzer.timeouts`), or plain gthread with a warning where this gunicorn lacks what they rely on."""
+    from wijkwijzer import timeouts
+
+    if timeouts.supported():
+        return timeouts.timed_worker_class(settings.header_timeout, settings.request_timeout)
+    log.warning("deze gunicorn-versie wordt niet herkend: geen tijdslimiet voor trage verbindingen (alleen "
+                "keep-alive); zet een buffering proxy (nginx) voor de server")
+    return "gthread"
+
+
 def serve_production(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Run gunicorn in the foreground until it is stopped (SIGTERM/SIGINT stop it gracefully)."""
     from gunicorn.app.base import BaseApplication
@@ -49,6 +72,8 @@ def serve_production(settings: Settings, host: str, port: int, workers: int, thr
     if workers > 1 and settings.ratelimits and settings.ratelimit_storage.startswith("memory://"):
         log.warning("rate limits count per worker process with memory:// storage (%d workers: up to %dx the limit);"
                     " set WIJKWIJZER_RATELIMIT_STORAGE=redis://... to share them", workers, workers)
+
+    worker_class = client_timeouts_worker(settings)
 
     def worker_exit(server, worker) -> None:
         app = getattr(worker, "wsgi", None)  # the Flask app load() returned
@@ -62,10 +87,10 @@ def serve_production(settings: Settings, host: str, port: int, workers: int, thr
                 "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread",
+                "worker_class": worker_class,
                 "timeout": 120,  # a worker loading the embedding model for its first semantic query is not stuck
                 "graceful_timeout": 30,
-                "keepalive": 5,
+                "keepalive": settings.keepalive,
                 "proc_name": "wijkwijzer",
                 "accesslog": None,  # URLs hold status-link tokens: no access log (AVG); errors still go to stderr
                 "errorlog": "-",
