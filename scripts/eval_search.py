@@ -1,7 +1,10 @@
 """Search quality per mode and query type on the dev set: nDCG@10, recall@10, MRR; the share of "expect
 nothing" queries that return nothing; precision, recall and F1 of the sets phrase queries return.
 
-Run through `scripts/eval_search [--ratios 0.3 0.5 0.7] [--precision int8]`. The sample content is indexed into
+Run through `scripts/eval_search [--ratios 0.3 0.5 0.7] [--precision int8] [--explain]`. `--explain` also
+prints, per "expect nothing" query and per paraphrase and English query, the semantic evidence of its best
+document and of its best relevant one against the floor: what an unrelated query that gets through looks like
+beside a real answer. The sample content is indexed into
 <data dir>/eval (vectors are cached there, so a second run takes seconds).
 """
 
@@ -11,6 +14,8 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from wijkwijzer.config import Settings
 from wijkwijzer.search.evaluation import Answer, Behaviour, evaluate, judge, load_dev_set
@@ -77,6 +82,27 @@ def texts(svc: Services) -> dict[str, str]:
             for case in svc.index.all_cases()}
 
 
+def explain(svc: Services, queries: list) -> None:
+    """Per "expect nothing", paraphrase and English query: what each side admits, the document with the most
+    semantic evidence, the evidence of the best relevant document, and the floor (standard deviations)."""
+    print(f"{'query':<6}{'type':<10}{'kw':>3}{'sem':>4}  {'floor':>5}  {'top':>5} {'cosine':>6}  {'relevant':>8}  "
+          "top document | query as searched")
+    for q in queries:
+        if q.expect != "nothing" and q.type not in ("synonym", "english"):
+            continue
+        response = svc.search(SearchRequest(text=q.query, per_page=1), mode="hybrid")
+        scores = svc.semantic.scores(response.searched)
+        if scores is None:
+            continue
+        top = int(np.argmax(scores.evidence))
+        relevant = [scores.evidence[i] for i, slug in enumerate(scores.slugs) if slug in q.relevant]
+        best = f"{max(relevant):8.2f}" if relevant else f"{'-':>8}"
+        print(f"{q.id:<6}{q.type:<10}{response.sources['keyword']:>3}{response.sources['semantic']:>4}  "
+              f"{scores.floor:5.2f}  {scores.evidence[top]:5.2f} {scores.cosine[top]:6.3f}  {best}  "
+              f"{scores.slugs[top]} | {response.searched}")
+    print()
+
+
 def table(results: dict[str, Behaviour]) -> None:
     kinds = ["all", *sorted({k for b in results.values() for k in b.ranking} - {"all"})]
     print(f"{'mode':<16}{'queries':<10}{'n':>3}  {'nDCG@10':>8} {'recall@10':>10} {'MRR':>7}")
@@ -101,6 +127,8 @@ def main() -> None:
     parser.add_argument("--content", type=Path, default=ROOT / "content")
     parser.add_argument("--ratios", type=float, nargs="*", default=[],
                         help="also print hybrid nDCG@10 for these semantic ratios")
+    parser.add_argument("--explain", action="store_true",
+                        help="also print the semantic evidence behind unrelated and paraphrase queries")
     parser.add_argument("--precision", choices=("fp32", "int8"), default=None)
     parser.add_argument("--query-runtime", choices=("onnx", "torch"), default=None,
                         help="what embeds queries (default WIJKWIJZER_QUERY_RUNTIME)")
@@ -116,6 +144,8 @@ def main() -> None:
           f"hybrid semantic ratio {settings.semantic_ratio}\n")
     documents = texts(svc)
     table({mode: judge(queries, searcher(svc, mode), documents) for mode in MODES})
+    if args.explain:
+        explain(svc, queries)
     if args.ratios:
         print("hybrid by semantic ratio:  ratio  nDCG@10  recall@10  MRR")
         for ratio in args.ratios:

@@ -87,6 +87,10 @@ def test_totals_and_facets_count_only_documents_with_evidence(tmp_path, sample_c
         filtered = svc.search(SearchRequest(text="hittestress schoolplein", filters={"type": ("praktijkvoorbeeld",)},
                                             per_page=50), mode=mode)
         assert filtered.total == {v.key: v.count for v in response.facets["type"]}.get("praktijkvoorbeeld", 0), mode
+    # The scores say which floor they were held against (scripts/eval_search --explain prints it).
+    scores = svc.semantic.scores("hittestress schoolplein")
+    assert round(scores.floor, 3) == svc.semantic.status().floor
+    assert np.array_equal(scores.admitted, scores.evidence > scores.floor)
     svc.close()
 
 

@@ -13,11 +13,12 @@ import pytest
 from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
 from wijkwijzer import create_app
 from wijkwijzer.domain.acronyms import load_acronyms
+from wijkwijzer.search import spelling
 from wijkwijzer.search.models import SearchRequest
 from wijkwijzer.search.snippets import snippet
-from wijkwijzer.search.spelling import edits1, looks_foreign
+from wijkwijzer.search.spelling import LETTERS_PER_EDIT, edits1, looks_foreign
 from wijkwijzer.services import Services
-from wijkwijzer.text.dutch import analyse_word, stems, terms
+from wijkwijzer.text.dutch import analyse_word, dutch_words, is_dutch_word, stems, terms
 
 
 def case(content, slug: str, title: str, body: str, **meta: str) -> None:
@@ -139,6 +140,45 @@ def test_no_correction_for_english_real_words_acronyms_or_into_stop_words(svc):
     assert "leefbaarheid" in edits1("leefbaarhied") and "ondermijning" in edits1("ondermijnig")
     # "wordtt" is one edit from the stop word "wordt" only: it stays as typed.
     assert svc.search(SearchRequest(text="wordtt wijk"), mode="keyword").corrected_from is None
+
+
+def test_real_words_the_collection_lacks_are_never_rewritten(tmp_path, content_dir, monkeypatch):
+    # Each typed word below is one or two edits from a word these texts use, and none of them is in the texts.
+    case(content_dir, "aanvraag", "De aanvraag van een uitkering", "Een aanvraag duurt acht weken. Aanvragen gaan "
+         "via het wijkloket.")
+    case(content_dir, "verzuim", "Schoolverzuim", "Leerlingen die lessen verzuimen krijgen een mentor.")
+    case(content_dir, "onderwijs", "Leefbaarheid en onderwijs", "De leefbaarheid van de wijk en het onderwijs.")
+    svc = Services.build(make_settings(tmp_path, content_dir))
+    try:
+        assert not svc.sync().errors
+        for text in ("explosies en aanslagen bij woningen", "regels verruimen", "aanslag", "statushouder wijk"):
+            response = svc.search(SearchRequest(text=text), mode="keyword")
+            assert response.corrected_from is None and response.suggestion is None, text
+        # Typos beside them are still corrected: a swap, a dropped and a doubled letter.
+        for typed, meant in (("aanslagen leefbaarhied", "aanslagen leefbaarheid"),
+                             ("verruimen aanvrag", "verruimen aanvraag"),
+                             ("onderrwijs verzuimen", "onderwijs verzuimen"), ("aanvraagg", "aanvraag")):
+            response = svc.search(SearchRequest(text=typed), mode="keyword")
+            assert (response.corrected_from, response.searched) == (typed, meant)
+        # A real word the list lacks is guarded by length too: two edits change a 7-letter word into another
+        # word, so they count as a typo only from 2 * LETTERS_PER_EDIT letters on.
+        monkeypatch.setattr(spelling, "is_dutch_word", lambda word: False)
+        svc.hybrid.spelling._cache.clear()
+        assert svc.search(SearchRequest(text="aanslag"), mode="keyword").corrected_from is None
+        response = svc.search(SearchRequest(text="aanvraag wiklokett"), mode="keyword")  # j dropped, t doubled
+        assert response.searched == "aanvraag wijkloket" and len("wijkloket") >= 2 * LETTERS_PER_EDIT
+    finally:
+        svc.close()
+
+
+def test_a_real_word_is_one_in_the_word_list_in_any_form_and_however_rare():
+    # The word list gives these its floor count (a dictionary word no subtitle used often): still words.
+    assert all(is_dutch_word(w) for w in ("aanslagen", "verruimen", "statushouders", "taakstelling"))
+    # Forms the list lacks, beside a listed form with the same stem: a plural, a singular.
+    assert "buurtbemiddelaars" not in dutch_words() and is_dutch_word("buurtbemiddelaars")
+    assert "statushouder" not in dutch_words() and is_dutch_word("statushouder")
+    # Typos stay typos, also a dropped letter that looks like a stem ("aanvrag": "aanvragen" is listed).
+    assert not any(is_dutch_word(w) for w in ("leefbaarhied", "ondermijnig", "onderrwijs", "onderwjis", "aanvrag"))
 
 
 def test_the_page_says_what_was_searched_and_links_to_the_text_as_typed(tmp_path, content_dir, svc):

@@ -53,7 +53,7 @@ from wijkwijzer.storage.sessions import Sessions
 from wijkwijzer.storage.teams import TeamStore
 from wijkwijzer.storage.vectors import VectorCache
 from wijkwijzer.teamwork import Teams, utcnow
-from wijkwijzer.text.dutch import dutch_lexicon
+from wijkwijzer.text.dutch import dutch_lexicon, dutch_words
 
 log = logging.getLogger(__name__)
 SENT_MAIL_DAYS = 30
@@ -476,6 +476,7 @@ class Services:
 
         def loop() -> None:
             dutch_lexicon()  # load the compound word list now, not on the first edit an editor makes
+            dutch_words()  # and the whole word list the typo corrector consults, not on the first search
             while not self._stop.wait(self.settings.watch_interval):
                 try:
                     if not self.writer.try_acquire():

@@ -39,6 +39,12 @@ Lexical grounding, measured and not used: a stricter floor for Dutch queries wit
 calibrated on public-sector questions the collection lacks. Paraphrases hold such words as often as questions on
 absent subjects do, and score no higher by meaning; it cost paraphrase queries half their nDCG to turn away half the
 unrelated questions still admitted (figures in the README, "Relevance floor").
+
+Also measured and not used (README, "Relevance floor"): a lower FALSE_ADMISSION, a null with questions on
+neighbouring public-sector subjects, those texts as decoy documents competing with the collection, query-level
+out-of-domain statistics (z-score against a neutral corpus, gaps, centroid similarity) and agreement with each
+document's summary. Questions on subjects next to the collection's score as high, against every reference, as
+paraphrased questions about it; `scripts/eval_search --explain` shows the figures.
 """
 
 from __future__ import annotations

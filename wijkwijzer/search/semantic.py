@@ -116,6 +116,7 @@ class SemanticScores:
     _sims: np.ndarray  # cosine per passage row
     _starts: np.ndarray  # first row of each document, and the end
     _texts: list[str]  # passage text per row
+    floor: float = float("inf")  # the threshold `admitted` used: the floor of the query's language
 
     def passage(self, i: int) -> str:
         """The text of document i's best passage."""
@@ -308,9 +309,10 @@ class SemanticIndex:
         cosine = self._best_per_document(sims, starts)
         if floor is None or len(floor.mean) != len(cosine):
             evidence, admitted = np.zeros_like(cosine), np.zeros(len(cosine), dtype=bool)
+            threshold = float("inf")
         else:
-            evidence, admitted = floor.evidence(cosine), floor.admits(cosine)
-        return SemanticScores(slugs, cosine, evidence, admitted, sims, starts, texts)
+            evidence, admitted, threshold = floor.evidence(cosine), floor.admits(cosine), floor.threshold
+        return SemanticScores(slugs, cosine, evidence, admitted, sims, starts, texts, threshold)
 
     def search(self, query: str, limit: int = 100) -> dict[str, tuple[float, str]]:
         """slug -> (best passage cosine, that passage) for at most `limit` documents that clear the floor, best

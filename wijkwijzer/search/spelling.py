@@ -25,6 +25,7 @@ from wijkwijzer.text.dutch import (
     analyse_word,
     dutch_lexicon,
     fold,
+    is_dutch_word,
     stem,
 )
 
@@ -62,6 +63,9 @@ class Spelling:
 MIN_LIST_FREQ = 50
 LANGUAGE_MARGIN = 4.0
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+# A correction may change one letter in this many of the typed stem, at most two: two edits turn a 7-letter stem
+# into another word too easily ("aanslag" -> "aanvrag"), in a long one they are a typo ("vroegsignaleirng").
+LETTERS_PER_EDIT = 4
 
 
 @lru_cache(maxsize=2)
@@ -119,9 +123,10 @@ def _indexed(reader, stem: str) -> int:
 def find_suggestion(searcher, text: str) -> str | None:
     """The query with each misspelt word replaced by its nearest indexed word, or None if nothing changed.
 
-    A word is corrected only when it matches nothing in the index, is no Dutch or English word of its own, is
-    no acronym, and a word one edit away (two for long words) does occur in the collection; the most frequent
-    such word wins, and a stop word never does. A query that reads as English is left alone.
+    A word is corrected only when it matches nothing in the index, is no Dutch or English word of its own (in
+    any form: `is_dutch_word`), is no acronym, and a word one edit away (two for words of at least
+    LETTERS_PER_EDIT * 2 letters) does occur in the collection; the most frequent such word wins, and a stop word
+    never does. A query that reads as English is left alone.
     """
     reader = searcher.reader()
     tokens = re.findall(r"\w+|\W+", text)
@@ -143,9 +148,9 @@ def _correction(searcher, reader, token: str) -> str | None:
     if len(word) < 4 or not word.isalpha() or token in ("AND", "OR", "NOT") or acronym(token) is not None:
         return None
     analysed = analyse_word(token)
-    # A stop word, or a real Dutch or English word the collection happens to lack ("weghouden", "community"):
-    # not a typo.
-    if analysed is None or word in dutch_lexicon() or language_of(word) == "en":
+    # A stop word, or a real Dutch or English word the collection happens to lack ("weghouden", "aanslagen",
+    # "community"): not a typo, however close to a word the texts use ("aanvraag").
+    if analysed is None or is_dutch_word(word) or language_of(word) == "en":
         return None
     if _indexed(reader, analysed[0]):
         # The stem is known, the word may still be misspelt: "ondermijnig" stems like "ondermijning". Put the
@@ -169,10 +174,10 @@ def _correction(searcher, reader, token: str) -> str | None:
     for _, candidate in sorted(ranked, reverse=True)[:5]:
         if candidate in dutch_lexicon() or candidate in surface_forms(searcher, stem(candidate)):
             return _as_typed(token, candidate)
-    if len(word) < 7:
+    typed = analysed[0]
+    if len(typed) < 2 * LETTERS_PER_EDIT:
         return None
     # Two edits, for long words: Whoosh's Levenshtein automaton over the body's stems.
-    typed = analysed[0]
     candidates = [c for c in reader.terms_within("body", typed, 2, prefix=1) if c != typed and c.islower()]
     if not candidates:
         return None

@@ -49,6 +49,41 @@ def dutch_lexicon() -> dict[str, int]:
     return lexicon
 
 
+@lru_cache(maxsize=1)
+def dutch_words() -> frozenset[str]:
+    """Every word of pyspellchecker's Dutch list, folded, however rare.
+
+    The list is a subtitle count merged with a dictionary: some 300,000 of its 344,000 words carry the
+    dictionary's floor count of 50 ("aanslagen", "verruimen", "statushouders"). `dutch_lexicon` leaves those out,
+    as compound parts must be common; to tell a real word from a typo they count as much as any other.
+    """
+    ref = resources.files("spellchecker").joinpath("resources", "nl.json.gz")
+    with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
+        words: dict[str, int] = json.load(fh)
+    return frozenset(fold(word) for word in words if word.isalpha()) | EXTRA_PARTS
+
+
+# Inflectional endings of Dutch nouns, adjectives and verbs: plural, genitive, adjective -e, past tense and participle.
+INFLECTIONS = ("s", "n", "e", "en", "es", "t", "d", "te", "de", "ten", "den", "er", "ers", "ere", "st", "ste")
+
+
+def is_dutch_word(word: str) -> bool:
+    """Whether a folded word is Dutch: in the word list (`dutch_words`), an inflected form of a listed word with
+    the same stem ("buurtbemiddelaars" beside "buurtbemiddelaar"), or the singular of a listed plural
+    ("statushouder" beside "statushouders").
+
+    Only a plural -s is added to the word: other endings would make a word of a typo that dropped a letter where
+    the spelling of the inflected form changes ("aanvrag" + "en" is "aanvragen", but "aanvrag" is no word).
+    """
+    words = dutch_words()
+    if word in words:
+        return True
+    base = stem(word)
+    forms = {word[:-len(ending)] for ending in INFLECTIONS if word.endswith(ending) and len(word) > len(ending) + 3}
+    forms.add(word + "s")
+    return any(form in words and stem(form) == base for form in forms)
+
+
 # Parts common in policy Dutch that the general (subtitle-based) word list lacks or lists as rare; they are
 # never split themselves ("achterstand" is no "achter" + "stand" to a reader).
 EXTRA_PARTS = frozenset(
