@@ -119,6 +119,7 @@ class Services:
                        notifier=notifier, team=team)
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
+        notifier.reopened = team.teams.reopened_between
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
         services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
