@@ -238,6 +238,21 @@ def exclusion(member: PoolMember, request: HelpRequest, booked: float, today: dt
     return None
 
 
+def shortfall(member: PoolMember, booked: float, hours: float, start: dt.date, end: dt.date) -> str | None:
+    """Why a member who passes the hard rules cannot take on the whole request, in Dutch, or None when they can:
+    fewer free hours than asked at the busiest point of the period (`booked`: the peak there), or not available
+    for all of it. The per-slot suggestions leave such members out; the whole-question list marks them."""
+    free = member.hours_per_week - booked
+    if hours and free < hours:
+        return (f"in deze periode {format_number(max(free, 0.0), 2)} van {format_hours(member.hours_per_week)} "
+                f"per week vrij, gevraagd {format_hours(hours)}")
+    if member.available_until and member.available_until < end:
+        return f"beschikbaar tot {format_date(member.available_until)}, de periode loopt tot {format_date(end)}"
+    if member.available_from and member.available_from > start:
+        return f"pas beschikbaar vanaf {format_date(member.available_from)}, de periode begint {format_date(start)}"
+    return None
+
+
 # -- scoring --------------------------------------------------------------------------------------------------
 def match(
     request: HelpRequest,
