@@ -194,3 +194,40 @@ def test_decline_reminder_release_and_expiry_mails(app, smtp):
     svc.send_mail()
     assert "verlopen" in inbox.to(svc.team.members()[third.id].email)[-1]["Subject"]
     assert svc.team.ensure(request_id)[0]["link"] is None
+
+
+def test_declines_and_expiries_reach_the_daily_digest_too(app, smtp):
+    inbox, _ = smtp
+    svc = app.extensions["wijkwijzer"]
+    svc.accounts.add("dagelijks", "Dag Overzicht", "lang-genoeg-wachtwoord")
+    svc.accounts.set_mail("dagelijks", email="dag@example.nl", notify="daily")
+    client = app.test_client()
+    request_id = svc.requests.by_token(submit(client))["id"]
+    reference = svc.requests.get(request_id)["reference"]
+    slot = svc.team.ensure(request_id)[0]
+    first, second = svc.team.suggestions(request_id, slot, [])[:2]
+    monday = dt.datetime.now(dt.UTC).replace(hour=9)
+    monday -= dt.timedelta(days=monday.weekday())
+    svc.team.link(slot["id"], first.id, "coord", at=monday)
+    svc.send_mail()
+    url = link_url(inbox.to(svc.team.members()[first.id].email)[-1])
+    client.post(url, data={"decision": "afslaan", "reason": "Geen tijd tot de zomer", "csrf_token": csrf(client, url)})
+    svc.team.link(slot["id"], second.id, "coord", at=monday)
+    assert svc.team.run_clock(monday + dt.timedelta(days=15))["expired"] == 1
+    svc.send_mail()
+    assert len([m for m in inbox.to("coord@example.nl") if "weer open" in m["Subject"]]) == 2  # at once, as before
+    assert not inbox.to("dag@example.nl")
+    svc.run_due_jobs(monday + dt.timedelta(days=16), force=True)  # the next morning's digest
+    svc.send_mail()
+    (digest,) = inbox.to("dag@example.nl")
+    assert "2 plekken weer open sinds" in digest["Subject"] and "nieuwe hulpvraag" in digest["Subject"]
+    text = Inbox.text(digest)
+    html = digest.get_body(preferencelist=("html",)).get_content()
+    for body in (text, html):
+        assert f"{first.name} heeft afgeslagen (Geen tijd tot de zomer)" in body
+        assert f"de uitnodiging aan {second.name} is verlopen" in body
+        assert body.count(reference) >= 3 and "De plek is nog open." in body
+    svc.team.link(slot["id"], first.id, "coord", at=monday + dt.timedelta(days=16))
+    svc.run_due_jobs(monday + dt.timedelta(days=17), force=True)  # nothing came back open since: no digest
+    svc.send_mail()
+    assert len(inbox.to("dag@example.nl")) == 1

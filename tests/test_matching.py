@@ -12,6 +12,7 @@ from wijkwijzer.cli import main
 from wijkwijzer.domain.gemeenten import load_gemeenten
 from wijkwijzer.domain.helprequests import HelpRequest, request_from_json
 from wijkwijzer.domain.matching import (
+    asked,
     assign_batch,
     assign_greedy,
     exclusion,
@@ -93,9 +94,19 @@ def test_excluded_members_never_appear_and_say_why():
 # -- scores and reasons --------------------------------------------------------------------------------------
 def test_expertise_survives_inflection_and_compounds():
     m = member(expertise=("VvE-activering", "schuldhulpverlening", "huurdersbegeleiding"))
-    hits = expertise_hits(m, __import__("wijkwijzer.domain.matching", fromlist=["terms"]).terms(
-        "Hoe activeren we slapende VvE's en wat doet schuldhulp voor huurders?"))
+    hits = expertise_hits(m, asked("Hoe activeren we slapende VvE's en wat doet schuldhulp voor huurders?"))
     assert "schuldhulpverlening" in hits and "VvE-activering" in hits
+
+
+def test_a_shared_compound_part_names_no_expertise():
+    # "buurtbudgetten" holds "budget", but a request about neighbourhood budgets does not ask for budget coaching;
+    # the bare word "bewoners" does not name a residents' committee either.
+    m = member(expertise=("budgetcoaching", "bewonerscommissies", "gebiedsbudgetten"))
+    request = asked("Er is subsidie voor buurtbudgetten; hoe betrekken we bewoners?")
+    assert expertise_hits(m, request, common=frozenset({"bewoner"})) == []
+    assert expertise_hits(m, request) == ["bewonerscommissies"]  # a specific word of the pool would name it
+    assert expertise_hits(m, asked("Wie helpt met budgetcoaching en een gebiedsbudget?")) == [
+        "budgetcoaching", "gebiedsbudgetten"]
 
 
 def test_better_fitting_member_ranks_first_with_dutch_reasons():
@@ -124,6 +135,23 @@ def test_several_roles_get_a_member_each():
     slots = [m.slot for m in result.matches]
     assert slots.count("projectleider") == 2 and slots.count("planeconom") == 1
     assert all(m.reasons[0].startswith("Rol: ") for m in result.matches)
+    wider = match(request("Wij zoeken twee projectleiders en een planeconoom voor de herstructurering, "
+                          "16 uur per week."), members, sims, today=TODAY, limit=5).matches
+    # every slot is filled, but the list still reads best first: the planjurist is no slot's but fits best
+    assert [m.score for m in wider] == sorted((m.score for m in wider), reverse=True)
+    assert wider[0].id == "flexpool/jur" and wider[0].slot is None
+
+
+def test_specific_words_shared_with_the_profile_weigh_more_than_common_ones():
+    body = "Ik werk als adviseur in wijken en met bewoners. "
+    members = [member(f"flexpool/m{i}", profile=body) for i in range(4)] + [
+        member("flexpool/vakman", profile=body + "Ik beoordeel funderingen van oude panden.")]
+    sims = {m.id: 0.8 for m in members}
+    result = match(request("De funderingen van de panden in onze wijk verzakken; wie helpt de bewoners?",
+                           kind="flexpool"),
+                   members, sims, today=TODAY)
+    assert result.matches[0].id == "flexpool/vakman"  # ties on meaning: by id it would come last
+    assert not any("Expertise" in r for r in result.matches[0].reasons)  # shared words claim no expertise
 
 
 # -- batch ---------------------------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
 from wijkwijzer import create_app
 from wijkwijzer.cli import main
 from wijkwijzer.domain.helprequests import HelpRequest
-from wijkwijzer.domain.matching import Calibration, match, related_expertise
+from wijkwijzer.domain.matching import Calibration, asked, match, related_expertise
 from wijkwijzer.domain.pool import POOLS, PoolMember
 from wijkwijzer.domain.routing import parse_examples, request_form, route
 from wijkwijzer.services import Services
-from wijkwijzer.text.dutch import terms
 
 TODAY = dt.date(2026, 11, 23)
 THEMES = ["wonen", "armoede-en-schulden", "veiligheid-en-criminaliteit"]
@@ -104,11 +103,14 @@ def test_sluit_aan_only_above_the_calibrated_similarity():
     assert not any("sluit" in " ".join(m.reasons) for m in uncalibrated)  # nothing to claim a fit by
 
 
-def test_compounds_link_related_expertise_but_common_parts_do_not():
+def test_compounds_link_related_expertise_but_common_parts_and_bare_words_do_not():
     drugs = member("expertpool/d", expertise=("drugscriminaliteit", "wijkveiligheid"))
-    request_terms = terms("In onze wijk neemt de drugshandel toe.")
-    assert related_expertise(drugs, request_terms, frozenset()) == ["drugscriminaliteit", "wijkveiligheid"]
-    assert related_expertise(drugs, request_terms, frozenset({"wijk"})) == ["drugscriminaliteit"]
+    # "wijk" as a word of its own says nothing of the specialisation "wijkveiligheid" makes of it
+    assert related_expertise(drugs, asked("In onze wijk neemt de drugshandel toe."), frozenset()) == [
+        "drugscriminaliteit"]
+    sibling = asked("De wijkagent ziet de drugshandel toenemen")  # two compounds share "wijk" and "drug"
+    assert related_expertise(drugs, sibling, frozenset()) == ["drugscriminaliteit", "wijkveiligheid"]
+    assert related_expertise(drugs, sibling, frozenset({"wijk"})) == ["drugscriminaliteit"]
     result = match(ask("In onze wijk neemt de drugshandel toe.", kind="expertpool"), [drugs], {drugs.id: 0.5},
                    today=TODAY, calibration=Calibration(0.9, 0.95, frozenset({"wijk"})))
     assert "Verwante expertise: drugscriminaliteit" in result.matches[0].reasons

@@ -359,3 +359,56 @@ def test_first_looks_at_an_older_request_at_once_make_one_team(svc):
         positions = [slot["position"] for slot in svc.team.teams.slots(request_id)]
         assert positions == list(range(1, len(looks[0]) + 1)) and len(positions) >= 1
         assert all(len(look) == len(positions) for look in looks)
+
+def test_the_whole_question_list_marks_who_cannot_take_it_on(tmp_path: Path, content_dir: Path):
+    import html as html_lib
+
+    from tests.test_helpdesk import login
+    from wijkwijzer import create_app
+
+    today = dt.date.today()
+    experts = tmp_path / "experts"
+    write_member(experts, "pim-plan", 40)
+    write_member(experts, "eva-vrij", 24)
+    write_member(experts, "kim-klein", 3)  # fewer hours than asked
+    write_member(experts, "ka-kort", 40, until=(today + dt.timedelta(days=60)).isoformat())  # gone halfway
+    write_member(experts, "ruud-ruim", 40)  # free at the start, fully booked from the third month
+    app = create_app(make_settings(tmp_path, content_dir), watch=False)
+    svc = app.extensions["wijkwijzer"]
+    svc.accounts.add("coord", "Coördinator Een", "lang-genoeg-wachtwoord")
+
+    def ask(start: dt.date, months: int, hours: int) -> int:
+        result, token = svc.submit_request({
+            "municipality": "Schiedam", "contact_name": "Jan", "email": "jan@schiedam.nl", "role": "projectleider",
+            "question": "Voor de sloop-nieuwbouw zoeken we tijdelijk een projectleider woningbouw.",
+            "kind": "flexpool", "start": start.isoformat(), "months": str(months), "hours_per_week": str(hours)},
+            today=today)
+        assert token, result.errors
+        return svc.requests.by_token(token)["id"]
+
+    try:
+        first = ask(today + dt.timedelta(days=7), 6, 16)
+        later = ask(today + dt.timedelta(days=90), 3, 40)
+        svc.team.link(svc.team.ensure(later)[0]["id"], "flexpool/ruud-ruim", "coord", today=today)
+        answer = svc.suggestions(first, limit=10, today=today)
+        listed = {m["id"]: m for m in answer["matches"]}
+        assert "flexpool/ruud-ruim" not in listed  # no free hours at the busiest point of the period
+        assert any(e["id"] == "flexpool/ruud-ruim" and e["reason"].startswith("volgeboekt")
+                   for e in answer["excluded"])
+        assert listed["flexpool/kim-klein"]["shortfall"] == (
+            "in deze periode 3 van 3 uur per week vrij, gevraagd 16 uur")
+        assert listed["flexpool/ka-kort"]["shortfall"].startswith("beschikbaar tot ")
+        assert listed["flexpool/pim-plan"]["shortfall"] is None and listed["flexpool/eva-vrij"]["shortfall"] is None
+        order = [m["id"] for m in answer["matches"]]
+        assert {order[0], order[1]} == {"flexpool/pim-plan", "flexpool/eva-vrij"}  # who can take it on first
+        # The per-slot list leaves out the same members the whole-question list marks.
+        slot_ids = {m.id for m in svc.team.suggestions(first, svc.team.ensure(first)[0], [], limit=10, today=today)}
+        assert slot_ids == {"flexpool/pim-plan", "flexpool/eva-vrij"}
+        client = app.test_client()
+        login(client)
+        page = html_lib.unescape(client.get(f"/coordinator/aanvraag/{first}").get_data(as_text=True))
+        whole = page.split("Best passend bij de hele vraag")[1].split("</ol>")[0]
+        assert "Past niet helemaal: in deze periode 3 van 3 uur per week vrij, gevraagd 16 uur" in whole
+        assert whole.count("Past niet helemaal") == 2 and "Ruud Ruim" not in whole
+    finally:
+        svc.close()

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -303,6 +304,7 @@ class SmtpConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout: float = 30.0
+    cafile: str = ""  # trust only this CA (or self-signed) certificate, PEM, instead of the system's CAs
 
 
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
@@ -310,10 +312,14 @@ _YES, _NO = ("yes", "true", "1", "on"), ("no", "false", "0", "off")
 
 
 def parse_smtp_url(url: str) -> SmtpConfig:
-    """Parse WIJKWIJZER_SMTP_URL (smtp://[user:password@]host[:port][?starttls=yes|no&timeout=S] or smtps://...).
+    """Parse WIJKWIJZER_SMTP_URL (smtp://[user:password@]host[:port][?starttls=yes|no&timeout=S&cafile=PATH] or
+    smtps://...).
 
     smtp:// talks STARTTLS when `starttls=yes` (default: yes on port 587, else no); a password is refused over a
-    connection that is never encrypted, except to this machine (a local relay).
+    connection that is never encrypted, except to this machine (a local relay). The server's certificate is
+    always verified (chain and host name), against the system's CAs or, with `cafile`, against that PEM file
+    only: a relay with a certificate of its own (self-signed or from an in-house CA) is trusted that way, not by
+    switching verification off.
     """
     name = f"{ENV_PREFIX}SMTP_URL"
     parts = urlsplit(url)
@@ -327,9 +333,9 @@ def parse_smtp_url(url: str) -> SmtpConfig:
         raise SettingsError(f"{name}: no host name (smtp://user:password@host:587)")
     port = port or (465 if parts.scheme == "smtps" else 25)
     query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = set(query) - {"starttls", "timeout"}
+    unknown = set(query) - {"starttls", "timeout", "cafile"}
     if unknown:
-        raise SettingsError(f"{name}: unknown option {sorted(unknown)[0]!r}; allowed: starttls, timeout")
+        raise SettingsError(f"{name}: unknown option {sorted(unknown)[0]!r}; allowed: starttls, timeout, cafile")
     starttls = query.get("starttls", "yes" if port == 587 else "no").lower()
     if starttls not in _YES + _NO:
         raise SettingsError(f"{name}: starttls={starttls!r}; expected yes or no")
@@ -345,7 +351,17 @@ def parse_smtp_url(url: str) -> SmtpConfig:
     username, password = unquote(parts.username or ""), unquote(parts.password or "")
     if password and tls == "none" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         raise SettingsError(f"{name}: the password would travel unencrypted; use smtps:// or ?starttls=yes")
-    return SmtpConfig(parts.hostname, port, tls, username, password, timeout)
+    cafile = query.get("cafile", "")
+    if "cafile" in query:
+        if tls == "none":
+            raise SettingsError(f"{name}: cafile applies to an encrypted connection; use smtps:// or ?starttls=yes")
+        if not Path(cafile).is_file():
+            raise SettingsError(f"{name}: cafile={cafile!r} is no file; expected the server's CA certificate (PEM)")
+        try:
+            ssl.create_default_context(cafile=cafile)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise SettingsError(f"{name}: cafile={cafile!r} holds no readable PEM certificate ({exc})") from None
+    return SmtpConfig(parts.hostname, port, tls, username, password, timeout, cafile)
 
 
 def mail_settings(env: Mapping[str, str]) -> dict:

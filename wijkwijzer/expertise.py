@@ -27,6 +27,7 @@ from wijkwijzer.domain.matching import (
     assign_greedy,
     lexical_similarity,
     match,
+    term_weights,
 )
 from wijkwijzer.domain.pool import POOLS, MemberResult, PoolMember, parse_member, read_pool
 from wijkwijzer.domain.problems import Problem
@@ -82,6 +83,7 @@ class ExpertPool:
         self._state: PoolState | None = None
         self._reference: tuple[tuple, tuple[dict[str, float], Calibration | None]] | None = None
         self._examples: tuple[tuple, object] | None = None  # the examples' terms or vectors, per state
+        self._specificity: tuple[PoolState, dict[tuple[str, str], float]] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -267,8 +269,10 @@ class ExpertPool:
         sims = [{member: value - hub.get(member, 0.0) for member, value in row.items()}
                 for row in self.similarities(texts, state.members)]
         examples = self.example_similarities(texts, state.examples)
+        if self._specificity is None or self._specificity[0] is not state:  # once per state of the folder
+            self._specificity = (state, term_weights(state.members))
         return [match(r, state.members, s, booked=booked, today=today, synonyms=state.synonyms, limit=limit,
-                      theme_labels=labels, examples=e, calibration=calibration)
+                      theme_labels=labels, examples=e, calibration=calibration, specificity=self._specificity[1])
                 for r, s, e in zip(requests, sims, examples, strict=True)]
 
     def assign(self, requests: list[HelpRequest], booked: Mapping[str, float] | None = None,

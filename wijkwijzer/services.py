@@ -18,13 +18,14 @@ from wijkwijzer.casefiles import CaseFiles, FileRefused, OpenedFile, describe_ca
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.attachments import FilePolicy
 from wijkwijzer.domain.helprequests import (
+    DEFAULT_HOURS,
     FormResult,
     HelpRequest,
     period,
     to_help_request,
     validate_form,
 )
-from wijkwijzer.domain.matching import MatchResult
+from wijkwijzer.domain.matching import MatchResult, shortfall
 from wijkwijzer.domain.pool import POOLS
 from wijkwijzer.domain.teams import derive_slots
 from wijkwijzer.expertise import ExpertPool, text_key
@@ -135,6 +136,8 @@ class Services:
         team.notify = TeamMail(notifier, accounts, team).send
         services.jobs.lock = store.job_lock  # on PostgreSQL one server of the cluster runs each job at a time
         services.changes = CaseChanges(store)
+
+        notifier.reopened = team.teams.reopened_between
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
         services.jobs.add("uitnodigingen", 300, lambda now: team.run_clock(now))
@@ -243,20 +246,30 @@ class Services:
             log.exception("hulpvraag vooraf embedden mislukt; dat gebeurt alsnog bij het koppelen")
 
     def suggestions(self, request_id: int, limit: int = 5, today: dt.date | None = None) -> dict:
-        """Explained matches for a stored request, counting the hours members are already booked for."""
+        """Explained matches for a stored request, counting the hours members are booked for at the busiest point
+        of the request's period (as the per-slot suggestions do). A member who passes the hard rules but cannot
+        take on the whole request (too few free hours, or gone for part of the period) is marked (`shortfall`)
+        and listed after those who can, never as if they fit."""
         row = self.requests.get(request_id)
         if row is None:
             raise KeyError(request_id)
         request = to_help_request(row)
         today = today or dt.date.today()
-        start, _ = period(request, today)
-        # A member linked to this very request is not 'booked' against it when a coordinator reconsiders.
-        booked = self.requests.booked_hours(start)
-        for own in self.requests.assignments(request_id):
-            booked[own["member_id"]] = booked.get(own["member_id"], 0.0) - own["hours_per_week"]
+        start, end = period(request, today)
+        # The request's own links are left out: a coordinator reconsidering it should not see its team as booked.
+        booked = self.requests.peak_booked(start, end, except_request=request_id)
         result = self.pool.match(request, booked=booked, limit=limit, today=today)
         cases = self.search(SearchRequest(text=request.text, per_page=3, strict=False)).hits
-        return match_answer(result, cases)
+        answer = match_answer(result, cases)
+        members = {m.id: m for m in self.pool.members()}
+        hours = request.hours_per_week or DEFAULT_HOURS.get(result.routing.pool, 0.0)
+        for listed in (answer["matches"], answer["alternatives"]):
+            for match in listed:
+                member = members.get(match["id"])
+                match["shortfall"] = (shortfall(member, booked.get(member.id, 0.0), hours, start, end)
+                                      if member else None)
+            listed.sort(key=lambda match: bool(match["shortfall"]))  # stable: by score within each group
+        return answer
 
     def assign(self, request_id: int, member_id: str, actor: str, today: dt.date | None = None,
                override: str = "") -> str:

@@ -1,5 +1,6 @@
 """The mails about help requests: the receipt to the submitter, a mail on every status change (with the linked
-experts and how to reach them), and the coordinators' notice of new requests, at once or as a daily digest.
+experts and how to reach them), and the coordinators' notice of new requests, at once or as a daily digest (which
+also lists the places that came back open: declined or expired invitations).
 
 Every method that queues a mail is called inside the transaction of the change that causes it, so the mail and
 the change are stored together or not at all; delivery happens later (mail/sender.py). Coordinator mails hold
@@ -55,6 +56,9 @@ class Notifier:
         self.members = members
         self.municipality = municipality
         self.reply_to = reply_to
+        # Invitations declined or expired in a window (since, until): the composition root gives the team store's
+        # query, so a daily-digest coordinator also reads of the places that came back open.
+        self.reopened: Callable[[str, str], list[dict]] = lambda since, until: []
 
     def compose(self, kind: str, to: str, **context) -> Message:
         """`mail.compose` with the site's address (links, footer) and the reply address in the context, and a
@@ -126,10 +130,27 @@ class Notifier:
                                status_url=self.status_url(token) if token else None)
         return self.outbox.enqueue(message)
 
+    def reopened_places(self, since: str, until: str) -> list[dict]:
+        """The places that came back open in the window: who declined (and why) or let the invitation expire,
+        on which request, and whether the place holds a member again by now."""
+        members = {member.id: member for member in self.members()}
+        places = []
+        for link in self.reopened(since, until):
+            row = self.requests.get(link["request_id"])
+            if row is None:
+                continue
+            member = members.get(link["member_id"])
+            places.append({"request": self.summary(row), "event": link["state"], "at": link["answered"],
+                           "member_name": member.name if member else link["member_id"],
+                           "reason": link.get("reason") or "", "role": link.get("slot_role") or "",
+                           "refilled": bool(link.get("refilled"))})
+        return places
+
     def queue_digests(self, now: dt.datetime, hour: int = 8) -> list[int]:
-        """Queue each daily-digest coordinator's overview of the requests that came in since their last one,
-        once the day's digest hour (Dutch time) has passed. Safe in several processes: each account's window
-        moves on in the same transaction as its mail is queued."""
+        """Queue each daily-digest coordinator's overview of the requests that came in since their last one, and
+        of the places that came back open (an invitation declined or expired; the immediate notice goes only to
+        coordinators who chose it), once the day's digest hour (Dutch time) has passed. Safe in several
+        processes: each account's window moves on in the same transaction as its mail is queued."""
         local = now.astimezone(LOCAL)
         cutoff_local = local.replace(hour=hour, minute=0, second=0, microsecond=0)
         if cutoff_local > local:
@@ -145,9 +166,11 @@ class Notifier:
                 if since >= cutoff:
                     continue
                 rows = self.requests.created_between(since, cutoff)
-                if rows:
+                reopened = self.reopened_places(since, cutoff)
+                if rows or reopened:
                     ids.append(self.outbox.enqueue(self.compose(
-                        "digest", account["email"], requests=[self.summary(r) for r in rows], since=since,
-                        until=cutoff, name=account["name"] or account["username"], username=account["username"])))
+                        "digest", account["email"], requests=[self.summary(r) for r in rows], reopened=reopened,
+                        since=since, until=cutoff, name=account["name"] or account["username"],
+                        username=account["username"])))
                 self.accounts.mark_digest(account["username"], cutoff)
         return ids

@@ -88,16 +88,24 @@ class SmtpSender:
         self.config = config
         self.mail_from = mail_from
 
+    def tls_context(self) -> ssl.SSLContext:
+        """Verifies the server's certificate chain and host name: against the system's CAs, or only against
+        `cafile` when one is configured. A certificate that does not verify fails the connection (the mails wait)."""
+        return ssl.create_default_context(cafile=self.config.cafile or None)
+
     def connect(self) -> smtplib.SMTP:
         """An open, authenticated connection (raises OSError or smtplib.SMTPException)."""
         config = self.config
         if config.tls == "ssl":
-            conn = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout,
-                                    context=ssl.create_default_context())
+            conn = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=self.tls_context())
         else:
             conn = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
             if config.tls == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+                try:
+                    conn.starttls(context=self.tls_context())
+                except BaseException:
+                    conn.close()
+                    raise
         try:
             if config.username:
                 conn.login(config.username, config.password)

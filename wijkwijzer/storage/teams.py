@@ -97,6 +97,15 @@ class TeamStore:
             args = list(states)
         return list(self.db["assignments"].rows_where(where, args, order_by="id"))
 
+    def reopened_between(self, since: str, until: str) -> list[dict]:
+        """Invitations declined or expired from `since` up to (not including) `until` (UTC, ISO), oldest first,
+        each with its slot's role and whether the slot holds a member again (`refilled`), for the daily digest."""
+        return [dict(row) for row in self.db.query(
+            "SELECT a.*, s.role AS slot_role, EXISTS (SELECT 1 FROM assignments b WHERE b.slot_id = a.slot_id "
+            "AND b.active = 1) AS refilled FROM assignments a JOIN slots s ON s.id = a.slot_id "
+            "WHERE a.state IN (?, ?) AND a.answered >= ? AND a.answered < ? ORDER BY a.answered, a.id",
+            [DECLINED, EXPIRED, since, until])]
+
     # -- slots ---------------------------------------------------------------------------------------------
     def add_slots(self, request_id: int, specs: list[SlotSpec], actor: str, at: dt.datetime) -> list[int]:
         """Add slots at the end of the team; a request that was complete goes back to 'in behandeling'."""

@@ -236,6 +236,17 @@ def terms(text: str) -> set[str]:
     return out
 
 
+def compound_parts(text: str) -> set[str]:
+    """Stems of the compound parts of the words of `text`, not of the words themselves ("drugshandel" gives
+    "drug" and "handel"; a plain "handel" gives nothing)."""
+    out: set[str] = set()
+    for word in re.findall(r"\w+", text):
+        analysed = analyse_word(word)
+        if analysed:
+            out.update(run for run, _, _ in analysed[1])
+    return out
+
+
 def stems(text: str) -> list[str]:
     """Stems of the words of `text`, in order (stop words left out, compounds not split)."""
     return [a[0] for a in (analyse_word(w) for w in re.findall(r"\w+", text)) if a]
