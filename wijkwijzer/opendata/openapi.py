@@ -49,6 +49,8 @@ def _schemas() -> dict:
             "published": {**MOMENT, "description": "Sinds wanneer de casus op de site staat (UTC)."},
             "modified": {**MOMENT, "description": "Laatste wijziging van wat de casus toont (UTC)."},
             "removed": {"type": "null"},
+            "attachments": {"type": "array", "description": "Bijlagen: titel en downloadadres.",
+                            "items": _object({"title": STRING, "url": {**STRING, "format": "uri"}})},
         }, "De openbare gegevens van een praktijkvoorbeeld (zonder contactgegevens en zonder tekst)."),
         "RemovedCase": _object({
             "slug": STRING, "url": {**STRING, "format": "uri"}, "published": MOMENT, "modified": MOMENT,
