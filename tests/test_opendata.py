@@ -111,7 +111,8 @@ def test_csv_header_is_stable():
     """Consumers map columns by position or name: a change here breaks them (add new columns at the end only)."""
     assert ",".join(CSV_COLUMNS) == (
         "slug,url,title,summary,type,type_label,themes,theme_labels,action_lines,action_line_labels,focus_area,"
-        "focus_area_name,municipality,organisations,evidence,evidence_label,tags,date,source_url,published,modified")
+        "focus_area_name,municipality,organisations,evidence,evidence_label,tags,date,source_url,published,modified,"
+        "attachments")
 
 
 def test_cursor_round_trip():
@@ -450,3 +451,15 @@ def test_the_running_site_records_an_edit_it_picks_up(tmp_path, content_dir, clo
         assert (changed["title"], changed["modified"]) == ("Een, bijgewerkt", "2026-06-06T06:00:00+00:00")
     finally:
         svc.close()
+
+
+def test_records_link_the_case_attachments(client):
+    slug = "arnhem-oost/bereik-voor-en-vroegschoolse-educatie-vergroten"
+    record = next(i for i in harvest(client, "/api/v1/cases?limit=500") if i["slug"] == slug)
+    assert record["attachments"] == [{
+        "title": "Afsprakenkader warme verwijzing naar de voorschool",
+        "url": f"http://localhost/casus/{slug}/_bestanden/afsprakenkader-warme-verwijzing.pdf"}]
+    with client.get(record["attachments"][0]["url"].removeprefix("http://localhost")) as download:
+        assert download.status_code == 200 and download.headers["Content-Type"] == "application/pdf"
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/cases.csv").get_data(as_text=True), newline="")))
+    assert next(r for r in rows if r["slug"] == slug)["attachments"] == record["attachments"][0]["url"]

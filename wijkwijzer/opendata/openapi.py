@@ -49,6 +49,8 @@ def _schemas() -> dict:
             "published": {**MOMENT, "description": "Sinds wanneer de casus op de site staat (UTC)."},
             "modified": {**MOMENT, "description": "Laatste wijziging van wat de casus toont (UTC)."},
             "removed": {"type": "null"},
+            "attachments": {"type": "array", "description": "Bijlagen: titel en downloadadres.",
+                            "items": _object({"title": STRING, "url": {**STRING, "format": "uri"}})},
         }, "De openbare gegevens van een praktijkvoorbeeld (zonder contactgegevens en zonder tekst)."),
         "RemovedCase": _object({
             "slug": STRING, "url": {**STRING, "format": "uri"}, "published": MOMENT, "modified": MOMENT,
@@ -66,7 +68,12 @@ def _schemas() -> dict:
             "body": {**STRING, "description": "De tekst in markdown."}, "type": STRING, "themes": STRINGS,
             "action_lines": STRINGS, "municipality": STRING, "focus_area": STRING, "organisations": STRINGS,
             "date": STRING, "evidence": STRING, "tags": STRINGS, "contact": STRING, "source_url": STRING,
-            "hash": STRING,
+            "hash": STRING, "contact_email": STRING, "contact_phone": STRING, "contact_url": STRING,
+            "attachments": {"type": "array", "items": _object({
+                "file": {**STRING, "description": "Pad naast de casus; te downloaden onder "
+                                                  "/casus/{slug}/_bestanden/{file}."},
+                "title": STRING})},
+            "images": {**STRINGS, "description": "Afbeeldingen in de tekst, als paden naast de casus."},
         }, "Eén praktijkvoorbeeld met de tekst; taxonomiewaarden als sleutels, lege velden als \"\"."),
         "Hit": _object({
             "slug": STRING, "title": STRING, "summary": STRING, "url": {**STRING, "format": "uri"},

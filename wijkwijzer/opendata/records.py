@@ -16,6 +16,8 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import quote
 
 from wijkwijzer.domain.content import SLUG_PATTERN
 from wijkwijzer.domain.taxonomy import Taxonomy
@@ -27,7 +29,7 @@ LIST_SEPARATOR = " | "  # between the values of a list in one CSV cell; keys and
 CSV_COLUMNS = (
     "slug", "url", "title", "summary", "type", "type_label", "themes", "theme_labels", "action_lines",
     "action_line_labels", "focus_area", "focus_area_name", "municipality", "organisations", "evidence",
-    "evidence_label", "tags", "date", "source_url", "published", "modified",
+    "evidence_label", "tags", "date", "source_url", "published", "modified", "attachments",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -69,6 +71,10 @@ def public_record(case: dict, taxonomy: Taxonomy, change: dict, url: str) -> dic
         "published": change["published"],
         "modified": change["modified"],
         "removed": None,
+        # The files the case lists, served beside its page (site.case_file): public, like the page.
+        "attachments": [{"title": a["title"] or PurePosixPath(a["file"]).name,
+                         "url": f"{url}/_bestanden/{quote(a['file'], safe='/')}"}
+                        for a in case.get("attachments", [])],
     }
 
 
@@ -199,6 +205,7 @@ def csv_row(record: dict) -> dict[str, str]:
         "organisations": LIST_SEPARATOR.join(record["organisations"]), "evidence": evidence.get("key"),
         "evidence_label": evidence.get("label"), "tags": LIST_SEPARATOR.join(record["tags"]), "date": record["date"],
         "source_url": record["source_url"], "published": record["published"], "modified": record["modified"],
+        "attachments": LIST_SEPARATOR.join(a["url"] for a in record["attachments"]),
     }
     return {name: _cell(row[name]) for name in CSV_COLUMNS}
 
