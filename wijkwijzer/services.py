@@ -136,7 +136,6 @@ class Services:
         team.notify = TeamMail(notifier, accounts, team).send
         services.jobs.lock = store.job_lock  # on PostgreSQL one server of the cluster runs each job at a time
         services.changes = CaseChanges(store)
-
         notifier.reopened = team.teams.reopened_between
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
