@@ -73,6 +73,10 @@ class Settings:
     # Seconds between runs of the background jobs (sending due mail, digests, reminders); 0 turns them off.
     jobs_interval: float = 5.0
     digest_hour: int = 8  # hour (Dutch time) of the daily digest of new requests
+    # When the mails to followers go out (Dutch time): daily ones at this hour, weekly ones on this weekday
+    # (1 = Monday ... 7 = Sunday) at this hour.
+    alerts_hour: int = 7
+    alerts_weekday: int = 1
 
     @property
     def smtp(self) -> SmtpConfig | None:
@@ -155,6 +159,8 @@ class Settings:
             security_contact=env.get(ENV_PREFIX + "SECURITY_CONTACT") or cls.security_contact,
             jobs_interval=float(number("JOBS_INTERVAL", cls.jobs_interval, float)),
             digest_hour=_hour(int(number("DIGEST_HOUR", cls.digest_hour, int))),
+            alerts_hour=_hour(int(number("ALERTS_HOUR", cls.alerts_hour, int)), "ALERTS_HOUR"),
+            alerts_weekday=_weekday(int(number("ALERTS_WEEKDAY", cls.alerts_weekday, int))),
             **mail_settings(env),
         )
 
@@ -333,7 +339,13 @@ def mail_settings(env: Mapping[str, str]) -> dict:
     return {"smtp_url": smtp_url, "mail_from": mail_from, "mail_reply_to": reply_to, "base_url": base_url.rstrip("/")}
 
 
-def _hour(value: int) -> int:
+def _hour(value: int, name: str = "DIGEST_HOUR") -> int:
     if not 0 <= value <= 23:
-        raise SettingsError(f"{ENV_PREFIX}DIGEST_HOUR={value}: expected an hour from 0 to 23")
+        raise SettingsError(f"{ENV_PREFIX}{name}={value}: expected an hour from 0 to 23")
+    return value
+
+
+def _weekday(value: int) -> int:
+    if not 1 <= value <= 7:
+        raise SettingsError(f"{ENV_PREFIX}ALERTS_WEEKDAY={value}: expected a weekday from 1 (Monday) to 7 (Sunday)")
     return value

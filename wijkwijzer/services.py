@@ -12,6 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from wijkwijzer.alerts import Alerts
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.helprequests import (
     FormResult,
@@ -37,6 +38,7 @@ from wijkwijzer.search.hybrid import HybridSearch
 from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
+from wijkwijzer.storage.alerts import AlertStore
 from wijkwijzer.storage.audit import AuditLog
 from wijkwijzer.storage.db import Store
 from wijkwijzer.storage.lease import WriterLease
@@ -73,6 +75,7 @@ class Services:
     outbox: Outbox
     notifier: Notifier
     team: Teams
+    alerts: Alerts
     jobs: Jobs = field(default_factory=Jobs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -110,13 +113,19 @@ class Services:
                             settings.mail_reply_to)
         team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
                      reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
+        hybrid = HybridSearch(index, semantic, settings.semantic_ratio)
+        # The links in followers' mails are signed with the site's key, also when a command (cron) queues them.
+        secret = settings.secret_key or settings.with_secret().secret_key
+        alerts = Alerts(AlertStore(store), outbox, secret=secret, site_url=settings.site_url,
+                        taxonomy=lambda: knowledge.taxonomy, search=hybrid.search, cases=index.all_cases,
+                        generation=index.generation, reply_to=settings.mail_reply_to, hour=settings.alerts_hour,
+                        weekday=settings.alerts_weekday)
         services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                        requests=requests, accounts=accounts, audit=audit, runs=runs,
                        sessions=Sessions(store, idle=settings.session_idle_minutes * 60,
                                          lifetime=settings.session_max_hours * 3600),
                        writer=WriterLease(settings.data_dir / "writer.lock"),
-                       hybrid=HybridSearch(index, semantic, settings.semantic_ratio), outbox=outbox,
-                       notifier=notifier, team=team)
+                       hybrid=hybrid, outbox=outbox, notifier=notifier, team=team, alerts=alerts)
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
         services._add_mail_jobs()
@@ -322,8 +331,15 @@ class Services:
 
     # -- indexing ------------------------------------------------------------------------------------------
     def sync(self, **kwargs) -> SyncReport:
-        """Bring the index in line with the content folder."""
-        return self.knowledge.sync(**kwargs)
+        """Bring the index in line with the content folder, and stamp what is new or changed for the digests of
+        followers (alerts.py)."""
+        report = self.knowledge.sync(**kwargs)
+        if self.store.read_only is None:
+            try:
+                self.alerts.note_changes()
+            except Exception:  # the index is current; the digests catch up at their next round
+                log.exception("nieuwe en gewijzigde praktijkvoorbeelden noteren mislukt")
+        return report
 
     def refresh_semantic(self, *, embed: bool = True) -> None:
         """Bring the semantic index to the full-text index's generation (embeds new passages; slow), then embed
@@ -374,7 +390,7 @@ class Services:
                         if self.knowledge.refresh_taxonomy():
                             self.hybrid.clear_cache()  # cached answers carry the old labels and facets
                         continue
-                    report = self.knowledge.sync()
+                    report = self.sync()
                     if report.written or report.removed:
                         log.info("index bijgewerkt: %d gewijzigd, %d verwijderd", report.written, report.removed)
                 except Exception:
@@ -417,6 +433,10 @@ class Services:
 
     def _add_mail_jobs(self) -> None:
         self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))
+        # Followers' digests: each (subscription, period) is recorded with its mail, so every process may run it.
+        self.jobs.add("volgmails", 60, lambda now: self.alerts.queue_digests(now))
+        # Addresses that never confirmed go after 7 days, also when nobody runs `wijkwijzer purge`.
+        self.jobs.add("volgen opruimen", 3600, lambda now: self.alerts.purge(now))
         if self.settings.smtp is not None:
             self.jobs.add("mail versturen", self.settings.jobs_interval, lambda now: self.send_mail(now))
             # Delivered mails hold addresses and status links; a month is enough to answer "did it go out?".

@@ -161,9 +161,37 @@ def _step_municipality_display(db: sqlite_utils.Database) -> None:
         db["help_requests"].add_column("municipality_display", str)
 
 
+def _step_alerts(db: sqlite_utils.Database) -> None:
+    """Following by e-mail (storage/alerts.py): the addresses, what each follows (a search's query string), the
+    digests sent per period (unique per subscription and period: one mail per period, however many senders),
+    and when each case study was first seen and last changed (what a digest calls new or changed)."""
+    tables = set(db.table_names())
+    if "alert_subscribers" not in tables:
+        db["alert_subscribers"].create({"id": int, "email": str, "salt": str, "created": str}, pk="id")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_subscribers_email ON alert_subscribers (email)")
+    if "alert_subscriptions" not in tables:
+        db["alert_subscriptions"].create({
+            "id": int, "subscriber_id": int, "query": str, "frequency": str, "created": str, "confirmed": str,
+            "confirm_hash": str, "confirm_expires": str, "confirm_sent": str, "salt": str,
+        }, pk="id", foreign_keys=[("subscriber_id", "alert_subscribers", "id")])
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_subscriptions_query ON alert_subscriptions "
+               "(subscriber_id, query)")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_subscriptions_confirm ON alert_subscriptions "
+               "(confirm_hash)")
+    if "alert_digests" not in tables:
+        db["alert_digests"].create({"id": int, "subscription_id": int, "period": str, "until": str,
+                                    "created": str, "cases": int, "mail_id": int}, pk="id")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_digests_period ON alert_digests "
+               "(subscription_id, period)")
+    if "case_changes" not in tables:
+        db["case_changes"].create({"slug": str, "fingerprint": str, "first_seen": str, "changed": str},
+                                  pk="slug")
+    db.execute("CREATE INDEX IF NOT EXISTS case_changes_changed ON case_changes (changed)")
+
+
 STEPS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams,
-    _step_municipality_display)
+    _step_municipality_display, _step_alerts)
 
 
 def version(db: sqlite_utils.Database) -> int:
