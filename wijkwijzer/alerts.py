@@ -241,10 +241,11 @@ class Alerts:
         return self.store.delete_subscriber(subscriber["id"])
 
     def purge(self, now: dt.datetime | None = None) -> int:
-        """Remove subscriptions not confirmed within CONFIRM_DAYS, and digest records older than a year (each
-        subscription's latest stays: the next digest starts there); returns how many subscriptions went."""
+        """Remove subscriptions not confirmed within CONFIRM_DAYS of the latest request, and digest records older
+        than a year (each subscription's latest stays: the next digest starts there); returns how many
+        subscriptions went."""
         now = now or dt.datetime.now(dt.UTC)
-        removed = self.store.purge_unconfirmed(now - dt.timedelta(days=CONFIRM_DAYS))
+        removed = self.store.purge_unconfirmed(now)
         self.store.prune_digests(now - dt.timedelta(days=366))
         return removed
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from wijkwijzer.domain.mail import PENDING
 from wijkwijzer.storage.db import Store
 
 
@@ -118,6 +119,7 @@ class AlertStore:
             found = self._rows("SELECT subscriber_id FROM alert_subscriptions WHERE id = ?", [subscription_id])
             if not found:
                 return False
+            self._drop_waiting_digests("subscription_id = ?", [subscription_id])
             db.execute("DELETE FROM alert_digests WHERE subscription_id = ?", [subscription_id])
             db.execute("DELETE FROM alert_subscriptions WHERE id = ?", [subscription_id])
             self._drop_if_unused(found[0]["subscriber_id"])
@@ -126,21 +128,28 @@ class AlertStore:
     def delete_subscriber(self, subscriber_id: int) -> int:
         """Remove an address with everything it follows; returns how many subscriptions went."""
         with self.store.transaction() as db:
+            self._drop_waiting_digests("subscription_id IN (SELECT id FROM alert_subscriptions WHERE "
+                                       "subscriber_id = ?)", [subscriber_id])
             db.execute("DELETE FROM alert_digests WHERE subscription_id IN "
                        "(SELECT id FROM alert_subscriptions WHERE subscriber_id = ?)", [subscriber_id])
             count = db.execute("DELETE FROM alert_subscriptions WHERE subscriber_id = ?", [subscriber_id]).rowcount
             db.execute("DELETE FROM alert_subscribers WHERE id = ?", [subscriber_id])
             return count
 
-    def purge_unconfirmed(self, created_before: dt.datetime) -> int:
-        """Remove subscriptions never confirmed and created before `created_before`, and addresses left
-        following nothing; returns how many subscriptions went."""
+    def purge_unconfirmed(self, now: dt.datetime | None = None) -> int:
+        """Remove subscriptions never confirmed whose confirmation link has expired (7 days after the latest
+        request), and addresses left following nothing; returns how many subscriptions went."""
         with self.store.transaction() as db:
-            count = db.execute("DELETE FROM alert_subscriptions WHERE confirmed IS NULL AND created < ?",
-                               [stamp(created_before)]).rowcount
+            count = db.execute("DELETE FROM alert_subscriptions WHERE confirmed IS NULL AND confirm_expires < ?",
+                               [stamp(now)]).rowcount
             db.execute("DELETE FROM alert_subscribers WHERE id NOT IN "
                        "(SELECT subscriber_id FROM alert_subscriptions)")
             return count
+
+    def _drop_waiting_digests(self, where: str, args: list) -> None:
+        # Unsubscribing takes effect at once: a digest queued but not yet sent is not sent any more.
+        self.store.db.execute(f"DELETE FROM outbox WHERE status = ? AND id IN (SELECT mail_id FROM alert_digests "
+                              f"WHERE {where})", [PENDING, *args])
 
     def _drop_if_unused(self, subscriber_id: int) -> None:
         self.store.db.execute("DELETE FROM alert_subscribers WHERE id = ? AND id NOT IN "
