@@ -18,6 +18,7 @@ from tests.test_mail import Server, parts
 from wijkwijzer import create_app
 from wijkwijzer.domain.alerts import DAILY, WEEKLY, current_period, describe, parse_followed
 from wijkwijzer.domain.mail import PENDING, SENT
+from wijkwijzer.search.models import SearchRequest
 
 BASE = "https://wijkwijzer.example.nl"
 THEME = "armoede-en-schulden"
@@ -471,3 +472,50 @@ def test_unsubscribing_stops_a_digest_that_waits_to_be_sent(app, smtp, sample_co
     smtp.start()
     svc.send_mail(now=moment + dt.timedelta(hours=1))
     assert not [m for m in smtp.mailbox.to(ADDRESS) if "nieuw of bijgewerkt" in m["Subject"]]
+
+
+def test_a_followed_search_matches_by_meaning_with_the_real_model(tmp_path, built_model):
+    """A saved search with words runs in hybrid mode once the model is ready: a new case in other words about the
+    same thing is in the digest, an unrelated one is not."""
+    import shutil
+
+    from tests.conftest import SAMPLE_CONTENT
+    from wijkwijzer.services import Services
+
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", content)
+    for path in [*SAMPLE_CONTENT.glob("vlaardingen-west/*.md"), *SAMPLE_CONTENT.glob("rotterdam-zuid/vroeg*.md")]:
+        (content / path.parent.name).mkdir(exist_ok=True)
+        shutil.copy(path, content / path.parent.name / path.name)
+    settings = replace(make_settings(tmp_path, content), embedding_model=str(built_model.path), base_url=BASE)
+    svc = Services.build(settings)
+    try:
+        svc.sync()
+        svc.refresh_semantic()
+        assert svc.semantic.ready
+        svc.alerts.follow(ADDRESS, "q=betalingsachterstanden+vroeg+opsporen", DAILY)
+        token = re.search(r"/volgen/bevestigen/(\S+)", svc.outbox.list()[0]["text"]).group(1)
+        assert svc.alerts.confirm(token) is not None
+        write_case(content, "zwolle/geldzorgen.md", """
+            title: "Huisbezoek bij de eerste gemiste huurbetaling"
+            summary: "Corporatie en gemeente gaan langs zodra een huurder een betaling mist, voordat schulden oplopen."
+            themes: [armoede-en-schulden]
+            municipality: Zwolle
+            """, "Bij de eerste gemiste huur belt de corporatie de gemeente; binnen een week volgt een huisbezoek. "
+                 "Zo vinden we mensen met geldzorgen voordat de achterstand groot is.")
+        write_case(content, "zwolle/sportpark.md", """
+            title: "Een nieuw sportpark met kunstgras en een pannaveld"
+            summary: "De gemeente legde een sportpark aan met een voetbalveld en een speelplek."
+            themes: [leefomgeving-en-openbare-ruimte]
+            municipality: Zwolle
+            """, "Het sportpark heeft kunstgras, een pannaveld, verlichting en bankjes.")
+        svc.sync()
+        svc.refresh_semantic()
+        request = SearchRequest(text="betalingsachterstanden vroeg opsporen", per_page=50)
+        assert svc.search(request).mode == "hybrid"
+        (digest,) = svc.alerts.queue_digests(later())
+        slugs = [case["slug"] for case in digest.cases]
+        assert "zwolle/geldzorgen" in slugs and "zwolle/sportpark" not in slugs
+    finally:
+        svc.close()

@@ -290,13 +290,15 @@ class Alerts:
         return plans
 
     def _matches(self, query: str) -> list[Hit]:
-        """The case studies a followed search finds, in the search page's order (by date without words)."""
+        """The case studies a followed search finds, in the search page's order (by date without words). Only
+        those with evidence of relevance (strict, as the API): a mail is no place for the weak matches at the end
+        of a result page."""
         try:
             followed = self.followed(query)
         except AlertError:
             return []  # a theme or area removed from the taxonomy: nothing matches any more
         request = SearchRequest(text=followed.text, filters=followed.filter_dict(), exact=followed.exact,
-                                sort="relevance" if followed.text else "date", per_page=MAX_CASES, strict=False)
+                                sort="relevance" if followed.text else "date", per_page=MAX_CASES, strict=True)
         return self.search(request).hits
 
     def _case(self, hit: Hit, new: bool) -> dict:

@@ -103,7 +103,7 @@ def feed():
         entries, query = svc.search(SearchRequest(sort="date", per_page=20)).hits, ""
     else:
         entries = svc.search(SearchRequest(text=followed.text, filters=followed.filter_dict(), exact=followed.exact,
-                                           sort="date", per_page=20, strict=False)).hits
+                                           sort="date", per_page=20, strict=True)).hits
     updated = max((h.date for h in entries if h.date), default=dt.date.today().isoformat())
     body = render_template("feed.xml", entries=entries, updated=updated, label=label, query=query)
     return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
