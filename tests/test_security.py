@@ -15,6 +15,8 @@ PUBLIC = {
     "api.status", "api.not_found", "coordinator.login", "coordinator.logout",
     # Reached by an unguessable link (only its hash is stored), answered with the form's CSRF token.
     "helpdesk.feedback", "invitations.show", "invitations.answer",
+    # Following by e-mail: the form is public; the other pages are reached by a signed or random link.
+    "alerts.follow", "alerts.sent", "alerts.confirm", "alerts.manage", "alerts.unsubscribe",
 }
 
 
