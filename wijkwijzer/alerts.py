@@ -199,12 +199,11 @@ class Alerts:
 
     def confirm(self, token: str, now: dt.datetime | None = None) -> dict | None:
         """Confirm by the link from the mail; returns the subscription (None for an unknown or expired link).
-        The ledger is brought up to date first, so only what changes from now on is reported."""
+        Only what is stamped in the ledger after this moment is reported (every sync stamps its changes)."""
         row = self.pending(token, now)
         if row is None:
             return None
         if row["confirmed"] is None:
-            self.note_changes(now, force=True)
             self.store.confirm(row["id"], now)
         return self.store.get(row["id"])
 
@@ -308,15 +307,17 @@ class Alerts:
         return {"slug": hit.slug, "title": hit.title, "summary": hit.summary, "place": place, "new": new,
                 "date": hit.date, "url": self.url(f"/casus/{hit.slug}")}
 
-    def queue_digests(self, now: dt.datetime | None = None) -> list[Digest]:
+    def queue_digests(self, now: dt.datetime | None = None, note: bool = True) -> list[Digest]:
         """Queue the digests that are due: per subscription and period one record, written in the same
         transaction as its mail (none when nothing matched), so several workers, a cron job and a restart
-        never send a period twice. Returns the digests done now."""
+        never send a period twice. Returns the digests done now. `note` first stamps what changed in the index
+        (a command does; the running site's writer does it at every sync, see Services.sync)."""
         now = now or dt.datetime.now(dt.UTC)
-        self.note_changes(now)
         if not self.store.store.db.execute("SELECT 1 FROM alert_subscriptions WHERE confirmed IS NOT NULL "
                                            "LIMIT 1").fetchone():
-            return []
+            return []  # the usual round: no index read, no write lock
+        if note:
+            self.note_changes(now)
         done = []
         for digest in self.plan(now):
             row = digest.subscription

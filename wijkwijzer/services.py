@@ -434,7 +434,9 @@ class Services:
     def _add_mail_jobs(self) -> None:
         self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))
         # Followers' digests: each (subscription, period) is recorded with its mail, so every process may run it.
-        self.jobs.add("volgmails", 60, lambda now: self.alerts.queue_digests(now))
+        # The ledger of changes is kept by the process that syncs (Services.sync), so this job reads no index
+        # but for the searches of due digests.
+        self.jobs.add("volgmails", 60, lambda now: self.alerts.queue_digests(now, note=False))
         # Addresses that never confirmed go after 7 days, also when nobody runs `wijkwijzer purge`.
         self.jobs.add("volgen opruimen", 3600, lambda now: self.alerts.purge(now))
         if self.settings.smtp is not None:
