@@ -569,3 +569,85 @@ def test_csp_violations_would_be_seen(browser, site):
         assert page.evaluate("window.__violations")[0].startswith("script-src")
     finally:
         context.close()
+
+def _mail_link(site_app, kind: str, path: str) -> str:
+    """The site-relative link to `path` in the newest outbox mail of `kind` (no SMTP server here: mail waits)."""
+    mail = next(m for m in site_app.extensions["wijkwijzer"].outbox.list() if m["kind"] == kind)
+    return re.search(rf"https?://[^/\s]+({re.escape(path)}\S+)", mail["text"]).group(1)
+
+
+def test_follow_a_theme_by_keyboard_and_manage_it(page, site, site_app):
+    """The follow form under a theme's results, used with the keyboard only, and every page it leads to: axe-core
+    finds nothing on any of them."""
+    page.goto(f"{site}/thema/armoede-en-schulden")
+    feed = page.locator("link[rel=alternate][href='/feed.atom?themes=armoede-en-schulden']")
+    assert feed.count() == 1 and page.get_by_role("link", name=re.compile("^Of volg dit via de Atom-feed")).is_visible()
+    assert page.get_by_role("heading", name="Volg thema Armoede en schulden").is_visible()
+    check(page, "volgen-thema")
+    # Keyboard only: from the last result's area into the form, type, choose "Elke dag", send.
+    page.get_by_label("Uw e-mailadres").focus()
+    page.keyboard.type("geen-adres")
+    page.keyboard.press("Enter")  # Enter in a text field sends the form
+    page.wait_for_url(f"{site}/volgen")
+    assert "vul een geldig e-mailadres in" in page.locator("main").inner_text()
+    check(page, "volgen-fout")
+    page.get_by_role("link", name=re.compile("geldig e-mailadres")).focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "volg-email"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("l.bakker@leeuwarden.nl")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "volg-wekelijks"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.id") == "volg-dagelijks" and page.is_checked("#volg-dagelijks")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Volgen"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/volgen/verstuurd\?themes=armoede-en-schulden$"))
+    assert page.get_by_role("heading", name="Bevestig uw e-mailadres").is_visible()
+    check(page, "volgen-verstuurd")
+
+    page.goto(site + _mail_link(site_app, "alert_confirm", "/volgen/bevestigen/"))
+    check(page, "volgen-bevestigen")
+    page.get_by_role("button", name="Ja, ik wil dit volgen").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.get_by_role("heading", name="U volgt dit nu").is_visible()
+    check(page, "volgen-bevestigd")
+    page.get_by_role("link", name="Bekijk en wijzig wat u volgt").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/volgen/beheer/"))
+    assert page.is_checked("input[value=dagelijks]")
+    check(page, "volgen-beheer")
+    page.get_by_label("Eén keer per week").check()
+    page.get_by_role("button", name=re.compile("^Opslaan")).focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "één keer per week" in page.locator("main").inner_text() and page.is_checked("input[value=wekelijks]")
+    check(page, "volgen-beheer-opgeslagen")
+    svc = site_app.extensions["wijkwijzer"]
+    (row,) = [r for r in svc.alerts.store.confirmed() if r["email"] == "l.bakker@leeuwarden.nl"]
+    page.goto(site + f"/volgen/afmelden/{svc.alerts.unsubscribe_token(row)}")
+    check(page, "volgen-afmelden")
+    page.get_by_role("button", name="Afmelden").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.get_by_role("heading", name="U bent afgemeld").is_visible()
+    check(page, "volgen-afgemeld")
+
+
+def test_follow_pages_fit_a_phone(phone, site, site_app):
+    """At 390 px the follow box, the form page and the manage page scroll nowhere sideways and pass axe-core."""
+    svc = site_app.extensions["wijkwijzer"]
+    svc.alerts.follow("m.smit@heerlen.nl", "q=schulden&focus_area=amsterdam-nieuw-west", "wekelijks")
+    subscriber = svc.alerts.store.ensure_subscriber("m.smit@heerlen.nl")
+    pages = {"smal-volgen-zoeken": "/zoeken?q=schulden&focus_area=amsterdam-nieuw-west",
+             "smal-volgen-focusgebied": "/focusgebied/amsterdam-nieuw-west",
+             "smal-volgen-formulier": "/volgen?actielijn=x&action_lines=veiligheid",
+             "smal-volgen-beheer": f"/volgen/beheer/{svc.alerts.manage_token(subscriber)}"}
+    for name, path in pages.items():
+        phone.goto(site + path)
+        assert _scroll_width(phone) <= PHONE["width"], f"{path}: {_scroll_width(phone)} px; {_too_wide(phone)}"
+        check(phone, name)
+        if folder := os.environ.get("WIJKWIJZER_SCREENSHOT_DIR"):
+            phone.screenshot(path=str(Path(folder) / f"{name}-volledig.png"), full_page=True)

@@ -18,6 +18,9 @@ PUBLIC = {
     # Open data: the public records (no contact details), their description, the sitemap and robots.txt.
     "opendata.cases", "opendata.export", "opendata.openapi", "opendata.catalogue", "opendata.sitemap",
     "opendata.robots",
+
+    # Following by e-mail: the form is public; the other pages are reached by a signed or random link.
+    "alerts.follow", "alerts.sent", "alerts.confirm", "alerts.manage", "alerts.unsubscribe",
 }
 
 

@@ -58,7 +58,18 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, invitations, opendata, security, site
+    from wijkwijzer.web import (
+        alerts,
+        api,
+        coordinator,
+        errors,
+        formats,
+        helpdesk,
+        invitations,
+        opendata,
+        security,
+        site,
+    )
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
@@ -66,6 +77,9 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     app.register_blueprint(invitations.bp)
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(alerts.bp)
+    # A mail program's one-click unsubscribe (RFC 8058) POSTs without our form token; the signed link is the proof.
+    csrf.exempt(alerts.unsubscribe)
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,
     # which a cross-site form cannot send; it needs no form token.
     csrf.exempt(api.bp)

@@ -211,7 +211,8 @@ def user() -> None:
 @click.option("--months", type=click.IntRange(0, 120), default=None,
               help="Erase after this many months (default WIJKWIJZER_RETENTION_MONTHS, 12).")
 def purge(months: int | None) -> None:
-    """Erase the personal data of help requests closed longer ago than the retention period.
+    """Erase the personal data of help requests closed longer ago than the retention period, and requests to
+    follow a theme or search that were not confirmed within 7 days (their addresses).
 
     Contact details, the question and notes go; municipality, kind, themes, status and dates stay for
     anonymous statistics. Safe to run daily (from cron): erased requests are skipped.
@@ -225,7 +226,10 @@ def purge(months: int | None) -> None:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=round(keep * 30.44))
         erased = services.purge(cutoff)
         services.prune_mail()  # delivered mails hold addresses and status links: kept 30 days
+        unconfirmed = services.alerts.purge()
     click.echo(f"{len(erased)} aanvragen gewist (afgesloten vóór {cutoff.date().isoformat()}).")
+    click.echo(f"{count(unconfirmed, 'aanmelding', 'aanmeldingen')} om te volgen gewist (niet bevestigd binnen "
+               "7 dagen).")
 
 
 @main.command()
@@ -472,6 +476,46 @@ def mail_retry(mail_id: int | None, all_failed: bool) -> None:
     if mail_id is not None and not count:
         raise click.BadParameter(f"mail {mail_id} bestaat niet of is niet mislukt", param_hint="MAIL_ID")
     click.echo(f"{count} mails opnieuw in de wachtrij.")
+
+
+@main.group()
+def alerts() -> None:
+    """Mail to people who follow a theme, action line, focus area or search (see the README's Follow section)."""
+
+
+@alerts.command("send")
+@click.option("--dry-run", is_flag=True, help="Show which digests are due and what they hold; store and send nothing.")
+def alerts_send(dry_run: bool) -> None:
+    """Queue the followers' digests that are due (daily or weekly, once per period), then send due mail.
+
+    Safe beside a running site and in several crontabs at once: each (subscription, period) is recorded with its
+    mail, so a digest never goes twice. Without WIJKWIJZER_SMTP_URL the mails wait in the outbox. Exits 1 when
+    the mail server could not be reached (the mails wait and are retried with backoff).
+
+    Example: wijkwijzer alerts send --dry-run
+    """
+    with _services() as services:
+        services.knowledge.refresh_taxonomy()  # the labels, and what a followed theme or area still is
+        if dry_run:
+            plans = services.alerts.plan()
+            for plan in plans:
+                titles = "; ".join(case["title"] for case in plan.cases) or "niets nieuws: geen e-mail"
+                click.echo(f"{plan.subscription['email']}\t{plan.period.key}\t{plan.label}\t{titles}")
+            mails = sum(1 for plan in plans if plan.cases)
+            click.echo(f"{count(mails, 'overzicht', 'overzichten')} zou(den) worden verstuurd, "
+                       f"{len(plans) - mails} zonder nieuws (niets opgeslagen of verstuurd).", err=True)
+            return
+        done = services.alerts.queue_digests()
+        mails = sum(1 for digest in done if digest.mail_id)
+        click.echo(f"{count(mails, 'overzicht', 'overzichten')} in de wachtrij, {len(done) - mails} zonder nieuws.")
+        if services.settings.smtp is None:
+            click.echo("WIJKWIJZER_SMTP_URL is niet ingesteld: de mails wachten in de outbox.", err=True)
+            return
+        report = services.send_mail()
+    click.echo(f"{len(report.sent)} verzonden, {len(report.retry)} later opnieuw, {len(report.failed)} mislukt.")
+    if report.error:
+        click.echo(f"Mailserver niet bereikbaar: {report.error}", err=True)
+        sys.exit(1)
 
 
 def _now():

@@ -94,6 +94,11 @@ class Settings:
     attachment_types: tuple[str, ...] = ATTACHMENT_TYPES
     attachment_max_mb: float = 20.0
 
+    # When the mails to followers go out (Dutch time): daily ones at this hour, weekly ones on this weekday
+    # (1 = Monday ... 7 = Sunday) at this hour.
+    alerts_hour: int = 7
+    alerts_weekday: int = 1
+
     @property
     def smtp(self) -> SmtpConfig | None:
         """The parsed SMTP server, or None when mail is not sent (only kept in the outbox)."""
@@ -187,6 +192,9 @@ class Settings:
             attachment_types=_attachment_types(env.get(ENV_PREFIX + "ATTACHMENT_TYPES", "")),
             attachment_max_mb=_positive("ATTACHMENT_MAX_MB", number("ATTACHMENT_MAX_MB", cls.attachment_max_mb,
                                                                     float)),
+
+            alerts_hour=_hour(int(number("ALERTS_HOUR", cls.alerts_hour, int)), "ALERTS_HOUR"),
+            alerts_weekday=_weekday(int(number("ALERTS_WEEKDAY", cls.alerts_weekday, int))),
             **mail_settings(env),
         )
 
@@ -392,9 +400,15 @@ def mail_settings(env: Mapping[str, str]) -> dict:
     return {"smtp_url": smtp_url, "mail_from": mail_from, "mail_reply_to": reply_to, "base_url": base_url.rstrip("/")}
 
 
-def _hour(value: int) -> int:
+def _hour(value: int, name: str = "DIGEST_HOUR") -> int:
     if not 0 <= value <= 23:
-        raise SettingsError(f"{ENV_PREFIX}DIGEST_HOUR={value}: expected an hour from 0 to 23")
+        raise SettingsError(f"{ENV_PREFIX}{name}={value}: expected an hour from 0 to 23")
+    return value
+
+
+def _weekday(value: int) -> int:
+    if not 1 <= value <= 7:
+        raise SettingsError(f"{ENV_PREFIX}ALERTS_WEEKDAY={value}: expected a weekday from 1 (Monday) to 7 (Sunday)")
     return value
 
 

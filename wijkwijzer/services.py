@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from wijkwijzer.alerts import Alerts
 from wijkwijzer.casefiles import CaseFiles, FileRefused, OpenedFile, describe_case_files, listed_files, open_case_file
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.attachments import FilePolicy
@@ -43,6 +44,7 @@ from wijkwijzer.search.hybrid import HybridSearch
 from wijkwijzer.search.models import Hit, SearchRequest, SearchResponse
 from wijkwijzer.search.semantic import SemanticIndex
 from wijkwijzer.storage.accounts import Accounts
+from wijkwijzer.storage.alerts import AlertStore
 from wijkwijzer.storage.audit import AuditLog
 from wijkwijzer.storage.changes import CaseChanges
 from wijkwijzer.storage.db import UNAVAILABLE, Store, open_store
@@ -81,7 +83,8 @@ class Services:
     outbox: Outbox
     notifier: Notifier
     team: Teams
-    changes: CaseChanges | None = None  # when each case study was published, changed, removed (open data)
+    alerts: Alerts
+    changes: CaseChanges | None = None  # when each case study was published, changed, removed (open data, alerts)
     jobs: Jobs = field(default_factory=Jobs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
@@ -125,17 +128,23 @@ class Services:
                             settings.mail_reply_to)
         team = Teams(store, requests, TeamStore(store, requests), FeedbackStore(store), audit, pool,
                      reminder_days=settings.invitation_reminder_days, expiry_days=settings.invitation_expiry_days)
+        hybrid = HybridSearch(index, semantic, settings.semantic_ratio)
+        # The links in followers' mails are signed with the site's key, also when a command (cron) queues them.
+        secret = settings.secret_key or settings.with_secret().secret_key
+        alerts = Alerts(AlertStore(store), outbox, secret=secret, site_url=settings.site_url,
+                        taxonomy=lambda: knowledge.taxonomy, search=hybrid.search, reply_to=settings.mail_reply_to,
+                        hour=settings.alerts_hour, weekday=settings.alerts_weekday)
         services = cls(settings=settings, store=store, index=index, knowledge=knowledge, semantic=semantic, pool=pool,
                        requests=requests, accounts=accounts, audit=audit, runs=runs,
                        sessions=Sessions(store, idle=settings.session_idle_minutes * 60,
                                          lifetime=settings.session_max_hours * 3600),
                        writer=WriterLease(settings.data_dir / "writer.lock"),
-                       hybrid=HybridSearch(index, semantic, settings.semantic_ratio), outbox=outbox,
-                       notifier=notifier, team=team)
+                       hybrid=hybrid, outbox=outbox, notifier=notifier, team=team, alerts=alerts)
         team.on_status = notifier.status_changed
         team.notify = TeamMail(notifier, accounts, team).send
         services.jobs.lock = store.job_lock  # on PostgreSQL one server of the cluster runs each job at a time
         services.changes = CaseChanges(store)
+        alerts.note_changes = services.record_changes
         notifier.reopened = team.teams.reopened_between
         services._add_mail_jobs()
         # Reminders and expiry of invitations: every process runs it; each change is claimed in a transaction.
@@ -538,6 +547,12 @@ class Services:
 
     def _add_mail_jobs(self) -> None:
         self.jobs.add("dagoverzicht", 60, lambda now: self.notifier.queue_digests(now, self.settings.digest_hour))
+        # Followers' digests: each (subscription, period) is recorded with its mail, so every process may run it.
+        # case_changes is kept by the process that syncs (Services.sync), so this job reads no index
+        # but for the searches of due digests.
+        self.jobs.add("volgmails", 60, lambda now: self.alerts.queue_digests(now, note=False))
+        # Addresses that never confirmed go after 7 days, also when nobody runs `wijkwijzer purge`.
+        self.jobs.add("volgen opruimen", 3600, lambda now: self.alerts.purge(now))
         if self.settings.smtp is not None:
             self.jobs.add("mail versturen", self.settings.jobs_interval, lambda now: self.send_mail(now))
             # Delivered mails hold addresses and status links; a month is enough to answer "did it go out?".

@@ -14,6 +14,9 @@ MAIL_KINDS = {
     "status": "Nieuwe status voor de aanvrager",
     "new_request": "Nieuwe aanvraag, aan een coördinator",
     "digest": "Dagoverzicht van nieuwe aanvragen, aan een coördinator",
+    "alert_confirm": "Bevestiging van volgen, aan wie iets wil volgen",
+    "alert_known": "Melding 'u volgt dit al', aan wie iets volgt",
+    "alert_digest": "Overzicht van nieuwe praktijkvoorbeelden, aan wie iets volgt",
 }
 STATE_LABELS = {PENDING: "Wacht op verzending", SENDING: "Wordt verzonden", SENT: "Verzonden", FAILED: "Mislukt"}
 # After this many failed attempts a temporary error is given up on (about two days with the backoff below).

@@ -8,10 +8,17 @@ public record, not the index's hash.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Mapping
 
-from wijkwijzer.storage.db import Store, now
+from wijkwijzer.storage.db import Store
+
+
+def now() -> str:
+    """Now, in UTC with microseconds: a digest compares these with its own moments (a confirmation, a period's
+    end), and a change in the same second as one of those must still sort on the right side of it."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 class CaseChanges:

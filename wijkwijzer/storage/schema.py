@@ -175,9 +175,34 @@ def _step_case_changes(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS case_changes_modified ON case_changes (modified, slug)")
 
 
+def _step_alerts(db: Database) -> None:
+    """Following by e-mail (storage/alerts.py): the addresses, what each follows (a search's query string), the
+    digests sent per period (unique per subscription and period: one mail per period, however many senders).
+    What a digest calls new or changed comes from case_changes (_step_case_changes)."""
+    tables = set(db.table_names())
+    if "alert_subscribers" not in tables:
+        db["alert_subscribers"].create({"id": int, "email": str, "salt": str, "created": str}, pk="id")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_subscribers_email ON alert_subscribers (email)")
+    if "alert_subscriptions" not in tables:
+        db["alert_subscriptions"].create({
+            "id": int, "subscriber_id": int, "query": str, "frequency": str, "created": str, "confirmed": str,
+            "confirm_hash": str, "confirm_expires": str, "confirm_sent": str, "salt": str,
+        }, pk="id", foreign_keys=[("subscriber_id", "alert_subscribers", "id")])
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_subscriptions_query ON alert_subscriptions "
+               "(subscriber_id, query)")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_subscriptions_confirm ON alert_subscriptions "
+               "(confirm_hash)")
+    if "alert_digests" not in tables:
+        db["alert_digests"].create({"id": int, "subscription_id": int, "period": str, "until": str,
+                                    "created": str, "cases": int, "mail_id": int}, pk="id")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alert_digests_period ON alert_digests "
+               "(subscription_id, period)")
+
+
+
 STEPS: tuple[Callable[[Database], None], ...] = (
     _step_1, _step_2, _step_sessions, _step_outbox, _step_reference, _step_account_mail, _step_teams,
-    _step_municipality_display, _step_case_changes)
+    _step_municipality_display, _step_case_changes, _step_alerts)
 
 
 def version(db: Database) -> int:

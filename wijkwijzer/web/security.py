@@ -28,6 +28,7 @@ LIMITS = {
     "helpdesk.form": "10 per minute;100 per day",
     "coordinator.login": "10 per minute;50 per hour",
     "api.match": "60 per minute",
+    "alerts.follow": "10 per minute;50 per day",  # each post may send a confirmation mail
 }
 # Wrong passwords, counted per client address and per account, whichever door they come through (the login
 # form or HTTP Basic on the API): past either limit no password is checked at all, so guessing stops there.

@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 from flask import Blueprint, Flask, abort, render_template, request, send_file, url_for
 from werkzeug.datastructures import MultiDict
 
+from wijkwijzer.domain.alerts import AlertError, UnknownValue, describe
 from wijkwijzer.domain.contact import phone_uri
 from wijkwijzer.domain.content import SLUG_PATTERN
 from wijkwijzer.domain.taxonomy import FACETS
@@ -113,11 +114,28 @@ def browse(kind: str, key: str):
 
 @bp.get("/feed.atom")
 def feed():
-    """Atom feed of the 20 newest case studies."""
+    """Atom feed of the 20 newest case studies; with the search page's parameters (`?themes=veiligheid`,
+    `?q=buurtpreventie&focus_area=...`) of those that search finds. An unknown theme, action line or focus area
+    is a 404 that names it."""
     svc = services()
-    entries = svc.search(SearchRequest(sort="date", per_page=20)).hits
+    query = request.query_string.decode("utf-8", "replace")
+    label = None
+    if request.args:
+        try:
+            followed = svc.alerts.followed(query)
+        except UnknownValue as exc:
+            abort(404, description=str(exc))
+        except AlertError:
+            followed = None  # only sort, page or other parameters: the whole collection
+        if followed is not None:
+            query, label = followed.query, describe(followed, svc.knowledge.taxonomy)
+    if label is None:
+        entries, query = svc.search(SearchRequest(sort="date", per_page=20)).hits, ""
+    else:
+        entries = svc.search(SearchRequest(text=followed.text, filters=followed.filter_dict(), exact=followed.exact,
+                                           sort="date", per_page=20, strict=True)).hits
     updated = max((h.date for h in entries if h.date), default=dt.date.today().isoformat())
-    body = render_template("feed.xml", entries=entries, updated=updated)
+    body = render_template("feed.xml", entries=entries, updated=updated, label=label, query=query)
     return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
 
 
