@@ -31,9 +31,24 @@ LINKERS = ("", "s", "e", "en", "er")
 DUTCH_STOPWORDS = frozenset(stopwords_for_language("nl"))
 
 
-@lru_cache(maxsize=1)
 def dutch_lexicon() -> dict[str, int]:
     """Return the Dutch word list used to recognise compound parts: folded word -> corpus frequency."""
+    return _word_lists()[0]
+
+
+def dutch_words() -> frozenset[str]:
+    """Every word of pyspellchecker's Dutch list, folded, however rare.
+
+    The list is a subtitle count merged with a dictionary: some 300,000 of its 344,000 words carry the
+    dictionary's floor count of 50 ("aanslagen", "verruimen", "statushouders"). `dutch_lexicon` leaves those out,
+    as compound parts must be common; to tell a real word from a typo they count as much as any other.
+    """
+    return _word_lists()[1]
+
+
+@lru_cache(maxsize=1)
+def _word_lists() -> tuple[dict[str, int], frozenset[str]]:
+    """`dutch_lexicon` and `dutch_words` from one reading of the list (parsing it takes most of a second)."""
     ref = resources.files("spellchecker").joinpath("resources", "nl.json.gz")
     with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         words: dict[str, int] = json.load(fh)
@@ -46,21 +61,9 @@ def dutch_lexicon() -> dict[str, int]:
         lexicon.setdefault(word, 1000)
     for word in NO_PARTS:
         lexicon.pop(word, None)
-    return lexicon
-
-
-@lru_cache(maxsize=1)
-def dutch_words() -> frozenset[str]:
-    """Every word of pyspellchecker's Dutch list, folded, however rare.
-
-    The list is a subtitle count merged with a dictionary: some 300,000 of its 344,000 words carry the
-    dictionary's floor count of 50 ("aanslagen", "verruimen", "statushouders"). `dutch_lexicon` leaves those out,
-    as compound parts must be common; to tell a real word from a typo they count as much as any other.
-    """
-    ref = resources.files("spellchecker").joinpath("resources", "nl.json.gz")
-    with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
-        words: dict[str, int] = json.load(fh)
-    return frozenset(fold(word) for word in words if word.isalpha()) | EXTRA_PARTS
+    # Most words are plain lowercase ASCII already: folding only the others saves most of the time.
+    every = frozenset(w if w.isascii() and w.islower() else fold(w) for w in words if w.isalpha()) | EXTRA_PARTS
+    return lexicon, every
 
 
 # Inflectional endings of Dutch nouns, adjectives and verbs: plural, genitive, adjective -e, past tense and participle.
