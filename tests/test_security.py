@@ -15,6 +15,7 @@ PUBLIC = {
     "api.status", "api.not_found", "coordinator.login", "coordinator.logout",
     # Reached by an unguessable link (only its hash is stored), answered with the form's CSRF token.
     "helpdesk.feedback", "invitations.show", "invitations.answer",
+    "readlist.page", "readlist.print_view",  # the reading list: public case studies only, nothing stored
 }
 
 

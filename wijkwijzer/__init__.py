@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
 
     from flask_wtf.csrf import CSRFProtect
 
-    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, invitations, security, site
+    from wijkwijzer.web import api, coordinator, errors, formats, helpdesk, invitations, readlist, security, site
 
     csrf = CSRFProtect(app)
     app.register_blueprint(site.bp)
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     app.register_blueprint(invitations.bp)
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(readlist.bp)
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,
     # which a cross-site form cannot send; it needs no form token.
     csrf.exempt(api.bp)

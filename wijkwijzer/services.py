@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -137,6 +138,14 @@ class Services:
     def case(self, slug: str) -> dict | None:
         """One stored case study."""
         return self.index.get(slug)
+
+    def reading_list(self, slugs: Iterable[str]) -> tuple[list[dict], list[str]]:
+        """The stored case studies of a reading list in its order, and the slugs no case study has (any more)."""
+        found, missing = [], []
+        for slug in slugs:
+            case = self.index.get(slug)
+            (found if case is not None else missing).append(case if case is not None else slug)
+        return found, missing
 
     def related(self, slug: str, limit: int = 5) -> list[dict]:
         """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
