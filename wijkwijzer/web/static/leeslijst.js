@@ -110,13 +110,11 @@
     }
     badge.hidden = n === 0;
     badge.textContent = "";
-    var before = document.createElement("span");
-    before.className = "visually-hidden";
-    before.textContent = ", ";
+    // Read as "Leeslijst 3 bewaard": the badge is its own box, so the browser puts a space before it.
     var after = document.createElement("span");
     after.className = "visually-hidden";
     after.textContent = " bewaard";
-    badge.append(before, String(n), after);
+    badge.append(String(n), after);
   }
 
   function updateShare(slugs) {
