@@ -206,7 +206,7 @@
     text.className = "nl-paragraph";
     text.textContent = "U bekijkt een gedeelde leeslijst. Bewaar de praktijkvoorbeelden die u wilt houden in uw eigen leeslijst, één voor één of allemaal tegelijk.";
     var actions = document.createElement("p");
-    actions.className = "nl-paragraph";
+    actions.className = "nl-paragraph button-row";
     var all = document.createElement("button");
     all.type = "button";
     all.className = "nl-button nl-button--secondary";
@@ -215,7 +215,7 @@
     mine.className = "nl-link";
     mine.href = region.getAttribute("data-list-url");
     mine.textContent = "Naar mijn leeslijst";
-    actions.append(all, " ", mine);
+    actions.append(all, mine);
     box.append(text, actions);
     region.parentNode.insertBefore(box, region);
     all.addEventListener("click", function () {
