@@ -24,6 +24,7 @@ from wijkwijzer.domain.files import field_lines, read_frontmatter
 from wijkwijzer.domain.gemeenten import load_gemeenten
 from wijkwijzer.domain.helprequests import PERSONAL_DATA, HelpRequest, validate_form
 from wijkwijzer.domain.pool import EMAIL
+from wijkwijzer.domain.readinglist import parse_cases
 from wijkwijzer.domain.routing import request_form
 from wijkwijzer.domain.taxonomy import load_taxonomy
 from wijkwijzer.search.snippets import snippet
@@ -68,6 +69,7 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "email": EMAIL.match,
     "personal_data": PERSONAL_DATA.search,
     "request_form": lambda text: request_form(HelpRequest(municipality="Utrecht", text=text)),
+    "reading_list": lambda text: parse_cases([text, text.replace(" ", ",")]),
 }
 
 

@@ -9,9 +9,12 @@ import re
 from html import unescape
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import write_case
-from wijkwijzer.domain.readinglist import MAX_CASES, parse_cases
+from wijkwijzer.domain.content import SLUG_PATTERN
+from wijkwijzer.domain.readinglist import MAX_CASES, MAX_SLUG_LENGTH, parse_cases
 
 SCHULDEN = "landelijk/wat-werkt-bij-vroegsignalering-van-schulden"
 HEERLEN = "heerlen-noord/drugsoverlast-aanpakken-winkelstraat-herstructureren"
@@ -39,6 +42,15 @@ def test_parse_caps_the_list_and_counts_what_it_left_out():
     assert reading.over_limit == 7
     assert reading.adding("one-more") == reading  # full: nothing is pushed out
     assert parse_cases(["x" * 500]).invalid == ("x" * 60,)  # never a slug, shown shortened
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="ab/-_,. <>Z9\x00é", max_size=300), max_size=4))
+def test_parse_never_raises_and_keeps_only_unique_slugs_within_the_limit(values):
+    reading = parse_cases(values)
+    assert len(reading.slugs) <= MAX_CASES and len(set(reading.slugs)) == len(reading.slugs)
+    assert all(SLUG_PATTERN.match(s) and len(s) <= MAX_SLUG_LENGTH for s in reading.slugs)
+    assert parse_cases([reading.query()]).slugs == reading.slugs  # the link it makes reads back the same
 
 
 def test_empty_list_page_explains_how_to_save(client):
