@@ -114,6 +114,12 @@ def test_unknown_removed_and_damaged_slugs_are_named_politely(client):
     assert "Er staan geen praktijkvoorbeelden in deze leeslijst." in only_bad
 
 
+def test_list_pages_are_kept_out_of_search_engines(client):
+    for path in ("/leeslijst", f"/leeslijst?cases={SCHULDEN}", f"/leeslijst/afdrukken?cases={SCHULDEN}"):
+        assert client.get(path).headers["X-Robots-Tag"] == "noindex"
+    assert "X-Robots-Tag" not in client.get(f"/casus/{SCHULDEN}").headers
+
+
 @pytest.mark.parametrize("query", ["cases=", "cases=,,,", "cases=%00", "cases=" + "a," * 5000, "cases=../../etc"])
 def test_odd_values_never_crash(client, query):
     assert client.get(f"/leeslijst?{query}").status_code == 200

@@ -7,13 +7,15 @@ JavaScript.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, make_response, render_template, request, url_for
 
 from wijkwijzer.domain.readinglist import MAX_CASES, ReadingList, parse_cases
 from wijkwijzer.text.markup import render_markdown
 from wijkwijzer.web.params import services
 
 bp = Blueprint("readlist", __name__)
+# Any mix of slugs makes a list page: search engines index the case pages themselves, not these.
+NOT_INDEXED = {"X-Robots-Tag": "noindex"}
 
 
 def list_url(reading: ReadingList, endpoint: str = "readlist.page", *, external: bool = False) -> str:
@@ -39,7 +41,7 @@ def _context(reading: ReadingList) -> dict:
 def page():
     """The saved (or shared) case studies with title, summary and facts, a link to share and to print."""
     reading = parse_cases(request.args.getlist("cases"))
-    return render_template("leeslijst.html", **_context(reading))
+    return make_response(render_template("leeslijst.html", **_context(reading)), NOT_INDEXED)
 
 
 @bp.get("/leeslijst/afdrukken")
@@ -48,4 +50,4 @@ def print_view():
     reading = parse_cases(request.args.getlist("cases"))
     context = _context(reading)
     bodies = {case["slug"]: render_markdown(case["body"]) for case in context["cases"]}
-    return render_template("leeslijst_afdrukken.html", bodies=bodies, **context)
+    return make_response(render_template("leeslijst_afdrukken.html", bodies=bodies, **context), NOT_INDEXED)

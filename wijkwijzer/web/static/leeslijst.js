@@ -62,6 +62,7 @@
     live.id = "leeslijst-melding";
     live.className = "visually-hidden";
     live.setAttribute("role", "status");
+    live.setAttribute("aria-live", "polite");
     document.body.appendChild(live);
   }
   var announceTimer = null;
