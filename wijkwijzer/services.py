@@ -144,7 +144,10 @@ class Services:
         found, missing = [], []
         for slug in slugs:
             case = self.index.get(slug)
-            (found if case is not None else missing).append(case if case is not None else slug)
+            if case is None:
+                missing.append(slug)
+            else:
+                found.append(case)
         return found, missing
 
     def related(self, slug: str, limit: int = 5) -> list[dict]:

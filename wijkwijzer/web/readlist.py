@@ -30,7 +30,7 @@ def _context(reading: ReadingList) -> dict:
     found = ReadingList(tuple(case["slug"] for case in cases))
     return {
         "cases": cases, "missing": missing, "invalid": reading.invalid, "over_limit": reading.over_limit,
-        "limit": MAX_CASES, "reading": found, "asked": bool(request.args.getlist("cases")),
+        "limit": MAX_CASES, "reading": found, "asked": bool(reading.slugs or reading.invalid),
         "remove_urls": {slug: list_url(found.without(slug)) for slug in found.slugs},
         "share_url": list_url(found, external=True), "print_url": list_url(found, "readlist.print_view"),
         "taxonomy": services().knowledge.taxonomy,
