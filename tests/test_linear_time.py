@@ -26,6 +26,7 @@ from wijkwijzer.domain.files import field_lines, read_frontmatter
 from wijkwijzer.domain.gemeenten import load_gemeenten
 from wijkwijzer.domain.helprequests import PERSONAL_DATA, HelpRequest, validate_form
 from wijkwijzer.domain.pool import EMAIL
+from wijkwijzer.domain.readinglist import parse_cases
 from wijkwijzer.domain.routing import request_form
 from wijkwijzer.domain.taxonomy import load_taxonomy
 from wijkwijzer.search.snippets import snippet
@@ -74,6 +75,8 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "body_images": lambda text: body_images(f"![a]({text[1:]} x)\n![{text}](x.png)\n![a](<{text}> \"{text}\")"),
     "contact": lambda text: parse_contact({"name": text, "email": text, "phone": text, "url": text}),
     "attachments": lambda text: parse_attachments([{"file": text, "title": text}]),
+
+    "reading_list": lambda text: parse_cases([text, text.replace(" ", ",")]),
 }
 
 

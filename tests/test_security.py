@@ -21,6 +21,9 @@ PUBLIC = {
 
     # Following by e-mail: the form is public; the other pages are reached by a signed or random link.
     "alerts.follow", "alerts.sent", "alerts.confirm", "alerts.manage", "alerts.unsubscribe",
+
+    "readlist.page", "readlist.print_view",  # the reading list: public case studies only, nothing stored
+    "site.case_file",  # attachments and images listed by a public case study (checked: inside content/, allowed type)
 }
 
 

@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
         helpdesk,
         invitations,
         opendata,
+        readlist,
         security,
         site,
     )
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, sync: bool = True, watch: bo
     app.register_blueprint(alerts.bp)
     # A mail program's one-click unsubscribe (RFC 8058) POSTs without our form token; the signed link is the proof.
     csrf.exempt(alerts.unsubscribe)
+    app.register_blueprint(readlist.bp)
     # The JSON API authenticates every call itself (session or HTTP Basic) and only takes application/json,
     # which a cross-site form cannot send; it needs no form token.
     csrf.exempt(api.bp)

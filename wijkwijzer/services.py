@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -180,6 +181,17 @@ class Services:
         """What a case page shows of the files beside the case: each attachment that can be served, with its
         type and size, and the size of each image in the body."""
         return describe_case_files(self.settings.content_dir, slug, found, self.knowledge.files)
+
+    def reading_list(self, slugs: Iterable[str]) -> tuple[list[dict], list[str]]:
+        """The stored case studies of a reading list in its order, and the slugs no case study has (any more)."""
+        found, missing = [], []
+        for slug in slugs:
+            case = self.index.get(slug)
+            if case is None:
+                missing.append(slug)
+            else:
+                found.append(case)
+        return found, missing
 
     def related(self, slug: str, limit: int = 5) -> list[dict]:
         """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
