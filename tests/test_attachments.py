@@ -267,7 +267,7 @@ def test_image_sizes_from_headers():
 
 def test_body_images_are_found_in_linear_time():
     body = "![" * 20000 + "\n" + "![a](" * 20000 + "\n![a](" + " " * 50000 + "b c)\n![Goed](x.png)"
-    assert [i.src for i in body_images(body)] == [" " * 50000 + "b c", "x.png"]
+    assert [i.src for i in body_images(body)] == ["b c", "x.png"]
 
 
 def test_attachment_settings():
