@@ -2,14 +2,19 @@
 # axe-core from npm for the accessibility checks, and the pinned NL Design System packages that
 # tests/test_assets.py rebuilds the style bundle from. Each step is skipped when already done.
 
+# Install a Debian package (with sudo when not root); on failure, warn what will be skipped.
+apt_install() {
+  local package="$1" skipped="$2" sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$package" >/dev/null; }; then
+    echo "warning: could not install $package; $skipped" >&2
+  fi
+}
+
 ensure_browser() {
   if command -v chromium >/dev/null 2>&1; then return 0; fi
   echo "==> Installing Debian's chromium for the browser tests"
-  local sudo=""
-  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
-    echo "warning: could not install chromium; the browser tests will be skipped" >&2
-  fi
+  apt_install chromium "the browser tests will be skipped"
 }
 
 ensure_axe() {
@@ -41,11 +46,7 @@ ensure_postgres() {
   # The installed service is not needed (and not started by the tests); only the binaries are used.
   if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then return 0; fi
   echo "==> Installing Debian's postgresql for the PostgreSQL storage tests"
-  local sudo=""
-  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null; }; then
-    echo "warning: could not install postgresql; the PostgreSQL tests will be skipped (a failure in CI)" >&2
-  fi
+  apt_install postgresql "the PostgreSQL tests will be skipped (a failure in CI)"
 }
 
 ensure_nginx() {
@@ -53,9 +54,5 @@ ensure_nginx() {
   # server. Installed only, never started as a service: the test starts its own instance in a temporary folder.
   if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return 0; fi
   echo "==> Installing Debian's nginx-light for the proxy test"
-  local sudo=""
-  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light >/dev/null; }; then
-    echo "warning: could not install nginx; the proxy test will be skipped (a failure in CI)" >&2
-  fi
+  apt_install nginx-light "the proxy test will be skipped (a failure in CI)"
 }

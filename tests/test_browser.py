@@ -37,14 +37,19 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def site_app(tmp_path_factory):
-    """The app under test, with a coordinator account; tests that need stored data make their own through it."""
+def require_browser() -> None:
+    """Skip without Chromium, axe-core or playwright; in CI (WIJKWIJZER_REQUIRE_BROWSER=1) fail instead."""
     reason = _missing()
     if reason:
         if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def site_app(tmp_path_factory):
+    """The app under test, with a coordinator account; tests that need stored data make their own through it."""
+    require_browser()
     tmp = tmp_path_factory.mktemp("browser")
     settings = replace(make_settings(tmp, SAMPLE_CONTENT), experts_dir=ROOT / "experts")
     if os.environ.get("WIJKWIJZER_SCREENSHOT_DIR") and INSTALLED_MODEL.is_dir():

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
-from tests.test_browser import CHROMIUM, _missing, check, shot
+from tests.test_browser import CHROMIUM, check, require_browser, shot
 from wijkwijzer import create_app
 
 SCHULDEN = "landelijk/wat-werkt-bij-vroegsignalering-van-schulden"
@@ -28,11 +28,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The sample content plus one case with a source and a link to another site, served on a free port."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
     tmp = tmp_path_factory.mktemp("readlist")
     content = tmp / "content"
     shutil.copytree(SAMPLE_CONTENT, content)
