@@ -225,7 +225,7 @@ class _Scripts(HTMLParser):
         self._open: str | None = None
 
     def handle_starttag(self, tag, attrs):
-        if tag == "script":
+        if tag == "script" and "src" not in dict(attrs):  # our own script files (src=...) hold no page data
             self._open = dict(attrs).get("type")
             self.scripts.append((self._open, ""))
 

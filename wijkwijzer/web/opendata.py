@@ -164,6 +164,7 @@ def register(app: Flask) -> None:
         app.view_functions[endpoint] = limiter.limit(limit)(app.view_functions[endpoint])
     app.add_template_global(case_jsonld, "case_jsonld")
     app.add_template_global(page_canonical, "page_canonical")
+    app.add_template_global(canonical_url, "canonical_url")
 
     @app.after_request
     def cors(response: Response) -> Response:
