@@ -83,7 +83,9 @@ def prod_server(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["idle", "head", "body", "linger"])
+@pytest.mark.parametrize("kind", ["idle", "head", "body", pytest.param("linger", marks=pytest.mark.xfail(
+    strict=False, reason="known defect, issue 16: in 2 of 3 fresh-clone runs some lingering connections were closed "
+                         "with no answer at all (b''), also with a 10 s request limit; to be found in timeouts.py"))])
 def test_held_connections_neither_block_others_nor_stay_open(prod_server, kind):
     held = _hold(prod_server.port, kind, 8 * THREADS)  # four times as many as the worker has threads
     trickle = _trickle if kind in ("head", "body") else (lambda held: None)
