@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres import PostgresServer, find_bin_dir
+from tests.smtp import Server as SmtpServer
 from wijkwijzer import create_app
 from wijkwijzer.config import Settings
 from wijkwijzer.services import Services
@@ -150,3 +151,12 @@ def run_threads(threads: list[threading.Thread]) -> None:
             thread.join()
     finally:
         sys.setswitchinterval(interval)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on a free loopback port for this test (tests/smtp.py)."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -14,12 +14,13 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
+
+from tests.servers import free_port
 
 TEMPLATE = "wijkwijzer_template"
 
@@ -33,12 +34,6 @@ def find_bin_dir() -> Path | None:
     return Path(on_path).parent if on_path and shutil.which("initdb") else None
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PostgresServer:
     """One cluster: `start()`, `stop()`, databases per test, URLs for the store."""
 
@@ -46,7 +41,7 @@ class PostgresServer:
         self.bin_dir = bin_dir
         self.folder = Path(tempfile.mkdtemp(prefix="wijkwijzer-pg-"))
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user: str | None = None
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             self.user = "postgres"

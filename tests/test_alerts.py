@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT, make_settings, run_threads, write_case
-from tests.test_mail import Server, parts
+from tests.smtp import parts
 from wijkwijzer import create_app
 from wijkwijzer.domain.alerts import DAILY, WEEKLY, current_period, describe, parse_followed
 from wijkwijzer.domain.mail import PENDING, SENT
@@ -29,14 +29,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 def later(days: float = 1) -> dt.datetime:
     """A moment past the next digest: periods end at the configured hour, Dutch time."""
     return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
-
-
-@pytest.fixture
-def smtp():
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

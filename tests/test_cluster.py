@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import make_settings, run_threads
 from tests.servers import running_servers
-from tests.test_mail import Server as SmtpServer
+from tests.smtp import Server as SmtpServer
 from tests.test_postgres import own_postgres  # noqa: F401 (a fixture: a cluster this module may stop)
 from tests.test_transactions import write_member
 from wijkwijzer.services import Services

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.test_mail import Server
+from tests.smtp import Server
 from wijkwijzer.config import SettingsError, parse_smtp_url
 from wijkwijzer.domain.mail import PENDING, SENT, Message
 from wijkwijzer.mail.sender import SmtpSender

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings, run_threads
 from tests.postgres import PostgresServer, find_bin_dir
-from tests.test_mail import Server as SmtpServer
+from tests.smtp import Server as SmtpServer
 from wijkwijzer import create_app
 from wijkwijzer.cli import main
 from wijkwijzer.domain.mail import Message

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_CONTENT
+from tests.servers import free_port
 from wijkwijzer.storage.lease import WriterLease
 
 
@@ -94,21 +95,13 @@ def _found_by_every_request(base: str, query: str, slug: str, n: int = 16) -> bo
                for _ in range(n))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_several_workers_share_one_index_with_one_writer(tmp_path):
     content = tmp_path / "content"
     content.mkdir()
     shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", content)
     shutil.copytree(SAMPLE_CONTENT / "vlaardingen-west", content / "vlaardingen-west")
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     env = {**os.environ, "WIJKWIJZER_CONTENT_DIR": str(content), "WIJKWIJZER_DATA_DIR": str(data),
            "WIJKWIJZER_EXPERTS_DIR": str(ROOT / "experts"), "WIJKWIJZER_WATCH_INTERVAL": "0.5",
            "WIJKWIJZER_EMBEDDING_MODEL": str(tmp_path / "geen-model")}  # keyword search only: fast start
@@ -171,7 +164,7 @@ def test_workers_that_loaded_the_model_stop_cleanly_on_sigterm(tmp_path, built_m
     content.mkdir()
     shutil.copy(SAMPLE_CONTENT / "_taxonomy.yml", content)
     shutil.copytree(SAMPLE_CONTENT / "vlaardingen-west", content / "vlaardingen-west")
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     env = {**os.environ, "WIJKWIJZER_CONTENT_DIR": str(content), "WIJKWIJZER_DATA_DIR": str(tmp_path / "data"),
            "WIJKWIJZER_EXPERTS_DIR": str(ROOT / "experts"), "WIJKWIJZER_EMBEDDING_MODEL": str(built_model.path)}
     with log.open("wb") as out:
