@@ -160,3 +160,27 @@ def smtp():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium for one test module (skipped, or failed in CI, without it: tests/chromium.py)."""
+    from tests.chromium import launch, require_browser
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A desktop-sized page in a fresh browser context."""
+    from tests.chromium import new_page
+
+    page = new_page(browser)
+    yield page
+    page.context.close()

@@ -8,42 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.chromium import check, new_page, require_browser
 from tests.conftest import ROOT, SAMPLE_CONTENT, make_settings
 from wijkwijzer import create_app
 
-AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PASSWORD = "lang-genoeg-wachtwoord"
 INSTALLED_MODEL = ROOT / "data" / "models" / "multilingual-e5-small"
-
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return "Debian's chromium is not installed (scripts/test installs it)"
-    if not AXE.exists():
-        return "axe-core is not installed in tests/browser (scripts/test installs it)"
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (dev extra)"
-    return None
-
-
-def require_browser() -> None:
-    """Skip without Chromium, axe-core or playwright; in CI (WIJKWIJZER_REQUIRE_BROWSER=1) fail instead."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("WIJKWIJZER_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -76,47 +52,6 @@ def site(site_app):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    # axe is injected into the page; our CSP (rightly) forbids that, so this test context bypasses it.
-    context = browser.new_context(bypass_csp=True, locale="nl-NL", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def shot(page, name: str) -> None:
-    """Save a screenshot for the README when WIJKWIJZER_SCREENSHOT_DIR is set."""
-    folder = os.environ.get("WIJKWIJZER_SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
-
-
-def axe_violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
-            for v in result["violations"]]
-
-
-def check(page, name: str) -> None:
-    assert page.locator("html").get_attribute("lang") == "nl"
-    violations = axe_violations(page)
-    assert violations == [], f"{name}: {violations}"
-    shot(page, name)
 
 
 REQUEST = {
@@ -358,10 +293,9 @@ LONG_QUESTION = ("Voor de sloop-nieuwbouw van 300 portiekwoningen in Nieuwland (
 
 @pytest.fixture
 def phone(browser):
-    context = browser.new_context(bypass_csp=True, locale="nl-NL", viewport=PHONE, device_scale_factor=1)
-    page = context.new_page()
+    page = new_page(browser, viewport=PHONE, device_scale_factor=1)
     yield page
-    context.close()
+    page.context.close()
 
 
 def _open_requests(site_app) -> tuple[int, int]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.chromium import check, new_page, require_browser, shot
 from tests.conftest import SAMPLE_CONTENT, make_settings, write_case
-from tests.test_browser import CHROMIUM, check, require_browser, shot
 from wijkwijzer import create_app
 
 SCHULDEN = "landelijk/wat-werkt-bij-vroegsignalering-van-schulden"
@@ -59,30 +59,6 @@ def site(tmp_path_factory):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     app.extensions["wijkwijzer"].close()
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
-
-
-def new_page(browser, viewport=None, javascript=True):
-    """A page in a fresh context: its own, empty localStorage. axe needs the CSP bypassed to be injected."""
-    context = browser.new_context(bypass_csp=True, locale="nl-NL", java_script_enabled=javascript,
-                                  viewport=viewport or {"width": 1280, "height": 900})
-    return context.new_page()
-
-
-@pytest.fixture
-def page(browser):
-    page = new_page(browser)
-    yield page
-    page.context.close()
 
 
 def listed(page) -> list[str]:
