@@ -19,7 +19,6 @@ KNOWN_FIELDS = (
     "attachments",
 )
 LIST_FIELDS = ("themes", "action_lines", "organisations", "tags")
-TEXT_FIELDS = ("title", "summary", "type", "municipality", "focus_area", "evidence", "contact", "source_url")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
 SUMMARY_LENGTH = 300
 _MARKUP = re.compile(r"[*_`>\[\]]")
