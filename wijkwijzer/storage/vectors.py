@@ -35,7 +35,7 @@ class VectorCache:
     @property
     def pgvector(self) -> bool:
         """Whether vectors are also kept as pgvector values and searched in the database."""
-        return bool(getattr(self.store, "pgvector", False))
+        return self.store.pgvector
 
     def get(self, model: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """Stored vectors of a model for the given keys (absent or undecodable ones are left out)."""
