@@ -56,3 +56,36 @@ ensure_nginx() {
   echo "==> Installing Debian's nginx-light for the proxy test"
   apt_install nginx-light "the proxy test will be skipped (a failure in CI)"
 }
+
+# Fetch a URL to a file: curl where installed, else the venv's Python (a slim image may lack curl).
+_download() {
+  if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$2" "$1"; return; fi
+  .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$1" "$2"
+}
+
+ensure_pgvector() {
+  # pgvector for the PostgreSQL tests of vector search (WIJKWIJZER_PGVECTOR). Debian 12 has no package for it:
+  # build Debian's own source tarball (checked by its SHA-256) against the installed server. Without -march=native
+  # (OPTFLAGS=""), so the build runs on any x86-64 CI machine.
+  local pg_config major sudo="" src url sum
+  major="$(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n 1 basename | sort -n | tail -n 1)"
+  if [ -z "$major" ]; then return 0; fi  # no PostgreSQL: ensure_postgres has warned already
+  if [ -f "/usr/share/postgresql/$major/extension/vector.control" ]; then return 0; fi
+  echo "==> Building pgvector 0.8.0 for PostgreSQL $major (the vector search tests)"
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  pg_config="/usr/lib/postgresql/$major/bin/pg_config"  # the server tests/postgres.py runs (the newest)
+  if [ ! -x "$pg_config" ] || [ ! -f "$("$pg_config" --includedir-server)/postgres.h" ]; then
+    apt_install "postgresql-server-dev-$major" "pgvector cannot be built"
+  fi
+  url="http://deb.debian.org/debian/pool/main/p/pgvector/pgvector_0.8.0.orig.tar.gz"
+  sum="867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0"
+  src="$(mktemp -d)"
+  if ! { _download "$url" "$src/pgvector.tar.gz" &&
+         echo "$sum  $src/pgvector.tar.gz" | sha256sum -c --quiet - &&
+         tar -xzf "$src/pgvector.tar.gz" -C "$src" &&
+         make -s -C "$src"/pgvector-0.8.0 PG_CONFIG="$pg_config" OPTFLAGS="" >/dev/null &&
+         $sudo make -s -C "$src"/pgvector-0.8.0 PG_CONFIG="$pg_config" OPTFLAGS="" install >/dev/null; }; then
+    echo "warning: could not build pgvector; its tests will be skipped (a failure in CI)" >&2
+  fi
+  rm -rf "$src"
+}

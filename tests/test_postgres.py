@@ -241,7 +241,9 @@ def test_a_stopped_database_gives_503_and_the_site_recovers_when_it_is_back(own_
         assert client.get("/api/v1/search?q=schulden").status_code == 200  # searching needs no database
         status = client.get("/api/v1/status")
         assert status.status_code == 200
-        assert status.get_json()["storage"] == {"writable": False, "error": "de database is niet bereikbaar"}
+        vectors = "pgvector" if services.store.pgvector else "memory"  # found out at start, not asked again
+        assert status.get_json()["storage"] == {"writable": False, "error": "de database is niet bereikbaar",
+                                                "vectors": vectors}
         jobs = Jobs(lock=services.store.job_lock)
         jobs.add("mail versturen", 60, lambda now: None)
         jobs.run_due()  # the job waits for the database: one warning, no traceback
@@ -253,7 +255,8 @@ def test_a_stopped_database_gives_503_and_the_site_recovers_when_it_is_back(own_
         while (answer := client.post("/hulpvraag", data=REQUEST).status_code) == 503 and time.monotonic() < deadline:
             time.sleep(1)
         assert answer == 303
-        assert client.get("/api/v1/status").get_json()["storage"] == {"writable": True, "error": None}
+        assert client.get("/api/v1/status").get_json()["storage"] == {"writable": True, "error": None,
+                                                                      "vectors": vectors}
         assert [r["reference"][-4:] for r in services.requests.queue()] == ["0001", "0002"]
     finally:
         services.close()

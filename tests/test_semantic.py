@@ -155,7 +155,7 @@ def test_real_model_understands_dutch_questions(tmp_path, built_model):
     assert top.slug.startswith("tilburg-noordwest/huurteam")
     vectors = svc.semantic.cache.get(built_model.model_id, [])
     assert vectors == {}
-    norms = np.linalg.norm(svc.semantic._matrix, axis=1)
+    norms = np.linalg.norm(svc.semantic._view.matrix, axis=1)
     assert np.allclose(norms, 1.0, atol=1e-3)
     svc.close()
 

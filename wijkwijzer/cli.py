@@ -552,7 +552,7 @@ def _open_database(url: str, migrate_now: bool = True):
     from wijkwijzer.storage.db import UNAVAILABLE, open_store
 
     try:
-        return open_store(url, migrate_now=migrate_now)
+        return open_store(url, migrate_now=migrate_now, pgvector=_settings().pgvector)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except UNAVAILABLE as exc:
@@ -564,21 +564,27 @@ def db_migrate() -> None:
     """Apply the schema steps the database (WIJKWIJZER_DATABASE_URL, or SQLite in the data folder) has not had.
 
     The site does this itself at start; run it before starting several servers on a new PostgreSQL database.
-    Running it again changes nothing.
+    Running it again changes nothing. On PostgreSQL it also says whether vectors are searched with pgvector
+    (WIJKWIJZER_PGVECTOR), and fills the pgvector column of vectors stored before.
     """
     from wijkwijzer.storage.db import UNAVAILABLE
     from wijkwijzer.storage.schema import STEPS, migrate
+    from wijkwijzer.storage.vectors import VectorCache
 
     store = _open_database(_settings().database, migrate_now=False)
     try:
         if store.read_only:
             raise click.ClickException(f"de database is alleen-lezen: {store.read_only}")
         ran = migrate(store)
+        filled = VectorCache(store).backfill()
     except UNAVAILABLE as exc:
         raise click.ClickException(f"de schemastappen konden niet worden uitgevoerd: {exc}") from None
     finally:
         store.close()
     click.echo(f"{ran} schemastappen uitgevoerd; {store.describe()} is bij stap {len(STEPS)}.")
+    if store.backend == "postgresql":
+        click.echo(f"Vectoren: {'pgvector' if store.pgvector else 'geheugen'} ({store.pgvector_note})"
+                   + (f"; {filled} vectoren aangevuld." if store.pgvector else "."))
 
 
 @db_group.command("copy")

@@ -89,6 +89,9 @@ class Settings:
     # process's PostgreSQL connections.
     database_url: str = field(default="", repr=False)
     database_pool_size: int = 10
+    # "auto": on a PostgreSQL server that has pgvector, vectors are searched there instead of in each server's
+    # memory (detected at start); "off": always in memory.
+    pgvector: str = "auto"
 
     # Files beside a case study (attachments and images in the body): which extensions, up to what size.
     attachment_types: tuple[str, ...] = ATTACHMENT_TYPES
@@ -188,6 +191,7 @@ class Settings:
             digest_hour=_hour(int(number("DIGEST_HOUR", cls.digest_hour, int))),
             database_url=_database_url(env.get(ENV_PREFIX + "DATABASE_URL", "").strip()),
             database_pool_size=max(2, int(number("DATABASE_POOL_SIZE", cls.database_pool_size, int))),
+            pgvector=_choice("PGVECTOR", env.get(ENV_PREFIX + "PGVECTOR", "").strip(), ("auto", "off")),
 
             attachment_types=_attachment_types(env.get(ENV_PREFIX + "ATTACHMENT_TYPES", "")),
             attachment_max_mb=_positive("ATTACHMENT_MAX_MB", number("ATTACHMENT_MAX_MB", cls.attachment_max_mb,

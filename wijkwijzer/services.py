@@ -111,7 +111,7 @@ class Services:
         """
         whoosh_patches.install()  # before any index is read: concurrent searches rely on it
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.database, pool_size=settings.database_pool_size)
+        store = open_store(settings.database, pool_size=settings.database_pool_size, pgvector=settings.pgvector)
         runs, vectors = IndexRuns(store), VectorCache(store)
         index = FulltextIndex(settings.index_dir, warm=warm_postings)
         procs = index_procs or max(1, min(4, os.cpu_count() or 1))
@@ -216,7 +216,8 @@ class Services:
             "errors": [p for p in (run["problems"] if run else []) if p["severity"] == "error"],
             "warnings": len([p for p in (run["problems"] if run else []) if p["severity"] == "warning"]),
             "semantic": self.semantic.status().to_dict(),
-            "storage": {"writable": error is None, "error": error},
+            "storage": {"writable": error is None, "error": error,
+                        "vectors": "pgvector" if self.store.pgvector else "memory"},
         }
 
     # -- matching ------------------------------------------------------------------------------------------

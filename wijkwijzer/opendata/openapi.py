@@ -102,7 +102,8 @@ def _schemas() -> dict:
                 "failed_attempts": {"type": "integer"}, "retry_at": TEXT_OR_NULL,
                 "floor": {"type": ["number", "null"]},
             }),
-            "storage": _object({"writable": {"type": "boolean"}, "error": TEXT_OR_NULL}),
+            "storage": _object({"writable": {"type": "boolean"}, "error": TEXT_OR_NULL,
+                                "vectors": {**STRING, "enum": ["pgvector", "memory"]}}),
         }),
         "Catalogue": {
             "type": "object", "description": "DCAT-AP (JSON-LD): een dcat:Catalog met één dcat:Dataset.",

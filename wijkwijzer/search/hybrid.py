@@ -27,6 +27,7 @@ from wijkwijzer.search.query import Match, clean, has_syntax
 from wijkwijzer.search.ranking import Snapshot
 from wijkwijzer.search.semantic import SemanticIndex, SemanticScores
 from wijkwijzer.search.spelling import Spelling
+from wijkwijzer.storage.engine import StorageUnavailable
 
 log = logging.getLogger(__name__)
 MODES = ("keyword", "semantic", "hybrid")
@@ -142,7 +143,11 @@ class HybridSearch:
     def related(self, slug: str, limit: int = 5) -> list[dict]:
         """Similar case studies for a case page: by meaning when the semantic index is ready, else by words."""
         if self.semantic.ready:
-            similar = [self.index.get(other) for other, _ in self.semantic.similar(slug, limit)]
+            try:
+                similar = [self.index.get(other) for other, _ in self.semantic.similar(slug, limit)]
+            except StorageUnavailable as exc:  # pgvector, with the database down: by words meanwhile
+                log.warning("verwante casussen op betekenis vereisen de database; op woorden: %s", exc)
+                similar = []
             if similar:
                 return [case for case in similar if case]
         return self.index.more_like(slug, limit)
@@ -177,6 +182,10 @@ def _result(future: Future | None) -> SemanticScores | None:
         return None
     try:
         return future.result()
+    except StorageUnavailable as exc:
+        # pgvector searches in the database: while it is down, keyword search answers (no traceback per search).
+        log.warning("semantisch zoeken kan de database niet bereiken; zoeken op trefwoorden: %s", exc)
+        return None
     except Exception:
         log.exception("semantisch zoeken mislukt; zoeken op trefwoorden")
         return None

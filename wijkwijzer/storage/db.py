@@ -104,6 +104,11 @@ class Store:
         return f"sqlite:///{self.path}"
 
     @property
+    def pgvector(self) -> bool:
+        """Whether vectors are searched with pgvector: never on SQLite (vectors are searched in memory)."""
+        return False
+
+    @property
     def conn(self) -> sqlite3.Connection:
         """This thread's SQLite connection."""
         conn = getattr(self._local, "conn", None)
@@ -239,13 +244,14 @@ _SCHEMA = SqliteIntrospection()
 UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError, StorageUnavailable)
 
 
-def open_store(url: str, pool_size: int = 10, migrate_now: bool = True) -> Store:
+def open_store(url: str, pool_size: int = 10, migrate_now: bool = True, pgvector: str = "auto") -> Store:
     """The store a database URL names: `sqlite:///path` (or a plain path) or `postgresql://...` (with at most
-    `pool_size` connections per process). Opening applies missing schema steps unless `migrate_now` is False."""
+    `pool_size` connections per process, and pgvector where the server has it unless `pgvector` is "off").
+    Opening applies missing schema steps unless `migrate_now` is False."""
     if url.startswith(("postgresql://", "postgres://")):
         from wijkwijzer.storage.postgres import PostgresStore  # psycopg is imported only when used
 
-        return PostgresStore(url, pool_size=pool_size, migrate_now=migrate_now)
+        return PostgresStore(url, pool_size=pool_size, migrate_now=migrate_now, pgvector=pgvector)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" in path:
         raise ValueError(f"onbekende database-URL {url!r}: gebruik sqlite:///pad/naar/bestand.db of "

@@ -6,6 +6,11 @@ per statement. Transactions run at READ COMMITTED; the table modules lock what t
 request row `FOR UPDATE`, an advisory lock per member, outbox rows `FOR UPDATE SKIP LOCKED`), so the guarantees
 of SQLite's single writer hold without serialising every write of the cluster. A database that cannot be reached
 raises `StorageUnavailable` (the site answers 503); once it is back, the pool replaces its broken connections.
+
+pgvector is used where the server has it (`pgvector`, found out once at start; WIJKWIJZER_PGVECTOR=off turns it
+off): the extension, an `embedding vector` column in `embeddings` and the `semantic_passages` table, all derived
+from the portable tables and hidden from their introspection, so `db copy` and the checksums see one schema on
+both databases.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ log = logging.getLogger(__name__)
 # holds numbers, not text: a plain VACUUM suffices there and keeps searches from waiting on a rewrite.
 ERASED_TABLES = ("help_requests", "request_events", "assignments", "feedback", "outbox")
 
+# pgvector's structures (vectors.py): rebuilt from the portable tables, so not part of the portable schema.
+DERIVED_TABLES = ("semantic_passages",)
+PGVECTOR_MODES = ("auto", "off")
+
 _KINDS = {"text": str, "bigint": int, "integer": int, "smallint": int, "double precision": float, "real": float,
           "bytea": bytes}
 
@@ -51,11 +60,12 @@ class PostgresSchema(Introspection):
         return [row[0] for row in db.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'schema_version' "
-            "ORDER BY c.oid")]
+            "ORDER BY c.oid") if row[0] not in DERIVED_TABLES]
 
     def columns(self, db: Database, table: str) -> dict[str, type]:
         rows = db.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
-                          "current_schema() AND table_name = ? ORDER BY ordinal_position", [table])
+                          "current_schema() AND table_name = ? AND udt_name <> 'vector' ORDER BY ordinal_position",
+                          [table])
         return {name: _KINDS.get(kind, str) for name, kind in rows}
 
     def primary_key(self, db: Database, table: str) -> str:
@@ -88,7 +98,11 @@ class PostgresStore(Store):
 
     backend = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10, timeout: float = 10.0, migrate_now: bool = True) -> None:
+    def __init__(self, url: str, pool_size: int = 10, timeout: float = 10.0, migrate_now: bool = True,
+                 pgvector: str = "auto") -> None:
+        """`pgvector`: "auto" uses pgvector where the server has it (checked once, after migrating), "off" never."""
+        if pgvector not in PGVECTOR_MODES:
+            raise ValueError(f"pgvector: {pgvector!r}, kies uit {', '.join(PGVECTOR_MODES)}")
         self.url = url
         self.pool_size = max(2, pool_size)  # a job's lock holds one connection while the job uses another
         self.timeout = timeout
@@ -98,9 +112,61 @@ class PostgresStore(Store):
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
         self._db = Database(POSTGRES, self._run, _SCHEMA)
+        self._pgvector_mode = pgvector
+        self._pgvector: bool | None = None  # found out once, by the first `pgvector` after migrating
+        self._pgvector_lock = threading.Lock()
+        self.pgvector_note = ""  # why vectors are searched where they are (for `wijkwijzer db migrate`)
         self._probe()
         if migrate_now:
             migrate(self)
+            _ = self.pgvector
+
+    @property
+    def pgvector(self) -> bool:
+        """Whether vectors are kept and searched with pgvector: the setting allows it, the server offers the
+        `vector` extension and this role could create it (or it was there) with its column and table. Found out
+        once per store, after the schema steps (`wijkwijzer db migrate` and the first use of a store opened
+        without migrating); every other answer falls back to vectors in memory, with a log line saying why."""
+        with self._pgvector_lock:
+            if self._pgvector is None:
+                self._pgvector = self._detect_pgvector()
+            return self._pgvector
+
+    def _detect_pgvector(self) -> bool:
+        if self._pgvector_mode == "off":
+            return self._without_pgvector("pgvector staat uit (WIJKWIJZER_PGVECTOR=off)")
+        offered = self._db.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        if offered is None:
+            return self._without_pgvector("de PostgreSQL-server heeft geen pgvector")
+        try:
+            with self.transaction() as db:
+                db.lock("schema", "pgvector")  # servers starting together: one creates, the others see it
+                if db.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+                    db.execute("CREATE EXTENSION vector")
+                # ALTER TABLE locks the table: only when the column is missing, not at every start.
+                if db.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('embeddings') AND "
+                              "attname = 'embedding' AND NOT attisdropped").fetchone() is None:
+                    # No fixed dimension: each model has its own. The pgvector value stays in the row and the
+                    # bytes move out of it (TOAST), so a search reads only what it compares (100,000 passages
+                    # of 384 dimensions: 130 ms per query instead of 355 ms with both in TOAST).
+                    db.execute("ALTER TABLE embeddings ADD COLUMN embedding vector, ALTER COLUMN embedding SET "
+                               "STORAGE MAIN, ALTER COLUMN vector SET STORAGE EXTERNAL")
+                db.execute('CREATE TABLE IF NOT EXISTS semantic_passages (corpus TEXT COLLATE "C" NOT NULL, '
+                           'pos BIGINT NOT NULL, doc BIGINT NOT NULL, hash TEXT COLLATE "C" NOT NULL, '
+                           'registered TEXT COLLATE "C" NOT NULL, PRIMARY KEY (corpus, pos))')
+        except psycopg.Error as exc:
+            return self._without_pgvector(
+                f"pgvector is er wel, maar deze databasegebruiker kan het niet gebruiken "
+                f"({str(exc).strip().splitlines()[0]}); vraag de beheerder om CREATE EXTENSION vector in deze "
+                "database", warn=True)
+        self.pgvector_note = "pgvector: vectoren worden in de database doorzocht"
+        log.info(self.pgvector_note)
+        return True
+
+    def _without_pgvector(self, why: str, warn: bool = False) -> bool:
+        self.pgvector_note = f"{why}: vectoren worden in het geheugen van elke server doorzocht"
+        (log.warning if warn else log.info)(self.pgvector_note)
+        return False
 
     def _probe(self) -> None:
         """Connect once without the pool, so a wrong host, database or password is reported as the server said
