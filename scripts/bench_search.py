@@ -33,7 +33,7 @@ from wijkwijzer import create_app
 from wijkwijzer.config import Settings
 from wijkwijzer.domain.taxonomy import load_taxonomy
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import split_passages
+from wijkwijzer.search.passages import split_passages
 from wijkwijzer.services import Services, make_embedder
 from wijkwijzer.text.dutch import dutch_lexicon
 

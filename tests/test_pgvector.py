@@ -22,7 +22,8 @@ from wijkwijzer.cli import main
 from wijkwijzer.search.embedders import HashingEmbedder
 from wijkwijzer.search.hybrid import HybridSearch
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import MemorySpace, PgvectorSpace, SemanticIndex
+from wijkwijzer.search.semantic import SemanticIndex
+from wijkwijzer.search.spaces import MemorySpace, PgvectorSpace
 from wijkwijzer.services import Services
 from wijkwijzer.storage.postgres import PostgresStore
 from wijkwijzer.storage.transfer import table_checksums

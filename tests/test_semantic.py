@@ -10,7 +10,8 @@ from tests.test_helpdesk import login
 from wijkwijzer import create_app
 from wijkwijzer.search.embedders import HashingEmbedder, SentenceTransformerEmbedder
 from wijkwijzer.search.models import SearchRequest
-from wijkwijzer.search.semantic import RETRY_FIRST, RETRY_MAX, SemanticScores, retry_delay, split_passages
+from wijkwijzer.search.passages import split_passages
+from wijkwijzer.search.semantic import RETRY_FIRST, RETRY_MAX, SemanticScores, retry_delay
 from wijkwijzer.services import Services
 from wijkwijzer.text.formats import format_time
 
