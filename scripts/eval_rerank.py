@@ -258,10 +258,10 @@ def main() -> None:
     semantic = svc.semantic
     if args.stage == "maxsim":
         torch_threads(args.threads)
-        stage = TokenStage(settings.default_model_dir, semantic._texts, semantic._starts,
+        stage = TokenStage(settings.default_model_dir, semantic._view.texts, semantic._view.starts,
                            settings.data_dir / "eval", args.false_admission)
     else:
-        stage = SparseStage(semantic._texts, semantic._starts, settings.data_dir / "eval", args.threads,
+        stage = SparseStage(semantic._view.texts, semantic._view.starts, settings.data_dir / "eval", args.threads,
                             args.false_admission)
     print(f"{args.stage} floor (SD): " + ", ".join(f"{k} {f.threshold:.2f}" for k, f in stage.floors.items()))
     measure(svc, queries, documents, "semantic floor only (today)")
