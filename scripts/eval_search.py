@@ -141,7 +141,8 @@ def main() -> None:
     queries = load_dev_set(args.dev)
     svc = eval_services(settings, args.content)
     print(f"{len(queries)} queries, {svc.index.count()} documents, model {svc.semantic.status().model}, "
-          f"hybrid semantic ratio {settings.semantic_ratio}\n")
+          f"hybrid semantic ratio {settings.semantic_ratio}, vectors searched "
+          f"{'in PostgreSQL (pgvector)' if svc.store.pgvector else 'in memory'} ({svc.store.backend})\n")
     documents = texts(svc)
     table({mode: judge(queries, searcher(svc, mode), documents) for mode in MODES})
     # The 50 queries the set had before issue 14 (keyword, question, synonym, typo): its targets are stated on them.
