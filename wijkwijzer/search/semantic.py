@@ -163,7 +163,7 @@ class SemanticIndex:
             missing = list({p.hash: p for p in passages if p.hash not in known}.values())
             with self._lock:
                 self._pending = len(missing)
-            if not self._ready:  # show what we already have while the rest is embedded
+            if missing and not self._ready:  # show what we already have while the rest is embedded
                 self._install(passages, known)
             if missing and not embed:
                 return

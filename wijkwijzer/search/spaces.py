@@ -113,6 +113,7 @@ class PgvectorSpace(PassageSpace):
 
     def __init__(self, cache: VectorCache) -> None:
         self.cache = cache
+        self._backfilled = False
 
     def stored(self, model: str, hashes: list[str]) -> dict[str, np.ndarray | None]:
         return dict.fromkeys(self.cache.stored(model, hashes))
@@ -121,7 +122,9 @@ class PgvectorSpace(PassageSpace):
         return dict.fromkeys(vectors)
 
     def install(self, model, passages, rows, starts, vectors, null):
-        self.cache.backfill()  # rows stored without the pgvector column (before it, or by a server with it off)
+        if not self._backfilled:  # rows stored before pgvector was there: once per process, not at every poll
+            self.cache.backfill()
+            self._backfilled = True
         numbers = _document_numbers(passages)
         listed = list(zip(numbers, [p.hash for p in passages], strict=True))
         corpus = hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:32]

@@ -12,7 +12,7 @@ from the bytes: `backfill` fills the column where it is missing, and neither is 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -40,10 +40,7 @@ class VectorCache:
     def get(self, model: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """Stored vectors of a model for the given keys (absent or undecodable ones are left out)."""
         found: dict[str, np.ndarray] = {}
-        wanted = list(dict.fromkeys(keys))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _chunks(keys):
             rows = self.store.db.execute(
                 f"SELECT hash, dim, vector FROM embeddings WHERE model = ? AND hash IN ({marks})", [model, *chunk]
             ).fetchall()
@@ -164,3 +161,11 @@ class VectorCache:
         """Whether `corpus` is still registered (it is dropped CORPUS_KEEP after registering)."""
         return self.store.db.execute("SELECT 1 FROM semantic_passages WHERE corpus = ? LIMIT 1",
                                      [corpus]).fetchone() is not None
+
+
+def _chunks(keys: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """The distinct keys in chunks of `size`, each with its `?` placeholders (SQLite caps bound parameters)."""
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), size):
+        chunk = wanted[start:start + size]
+        yield chunk, ",".join("?" * len(chunk))
